@@ -62,9 +62,13 @@ class ProbeError(HostError):
     """The host probe returned output that could not be understood."""
 
 
-class BudgetError(HostError):
-    """The memory budget of the host is negative for the configured slot counts."""
+class PreflightError(FleetrouteError):
+    """A pre-flight check failed on a host: no usable GPU, a negative budget, a missing tool."""
 
 
-class InstallError(HostError):
-    """The install state on the host does not allow a safe install or uninstall."""
+class InstallError(FleetrouteError):
+    """The install state found on a host has no safe way forward; the message gives the fix.
+
+    Raised by pure planning code that does not know the host's name; the runner
+    reports it against the host it was planning for.
+    """

@@ -1,0 +1,5 @@
+"""Allow ``python -m fleetroute``."""
+
+from fleetroute.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""Command-line interface; the library never imports this package."""

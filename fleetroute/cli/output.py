@@ -1,0 +1,96 @@
+"""Terminal and JSON output: per-host lines as hosts finish, then a recap table."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from fleetroute.report import CHANGED, FAILED, INTERRUPTED, OK, STATUSES, UNREACHABLE, HostReport
+
+STYLES = {OK: "green", CHANGED: "yellow", FAILED: "red", UNREACHABLE: "magenta", INTERRUPTED: "red"}
+
+
+class HostPrinter:
+    """Prints one block per host as it finishes, prefixed with the host name, aligned.
+
+    Thread-safe: the runner calls ``__call__`` from worker threads. With ``quiet``
+    (for ``--json``) it prints nothing.
+    """
+
+    def __init__(self, host_names: list[str], *, check: bool = False, quiet: bool = False):
+        self.width = max((len(name) for name in host_names), default=4)
+        self.check = check
+        self.quiet = quiet
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.lock = threading.Lock()
+
+    def __call__(self, report: HostReport) -> None:
+        if self.quiet:
+            return
+        with self.lock:
+            self._print(report)
+
+    def _print(self, report: HostReport) -> None:
+        prefix = f"{report.name:<{self.width}}  "
+        status = report.status
+        if self.check and status == CHANGED:
+            status = "would change"
+        line = Text(prefix)
+        line.append(f"{status:<12}", style=STYLES.get(report.status, ""))
+        if report.error:
+            line.append(f" {report.error}")
+        self.console.print(line)
+        for change in report.changes if report.status in (OK, CHANGED) else ():
+            self.console.print(Text(f"{prefix}  - {change}"))
+        for warning in report.warnings:
+            self.console.print(Text(f"{prefix}  warning: {warning}", style="yellow"))
+        if report.diff:
+            for diff_line in report.diff.splitlines():
+                self.console.print(Text(f"{prefix}  {diff_line}", style=_diff_style(diff_line)))
+
+
+def _diff_style(line: str) -> str:
+    if line.startswith("+") and not line.startswith("+++"):
+        return "green"
+    if line.startswith("-") and not line.startswith("---"):
+        return "red"
+    return ""
+
+
+def print_recap(reports: list[HostReport], title: str) -> None:
+    """Print a recap table: one row per host with its status and change count, then totals."""
+    console = Console(highlight=False)
+    table = Table(title=title, title_justify="left")
+    table.add_column("host")
+    table.add_column("status")
+    table.add_column("changes", justify="right")
+    table.add_column("GPUs", justify="right")
+    table.add_column("time (s)", justify="right")
+    for report in reports:
+        table.add_row(
+            report.name,
+            Text(report.status, style=STYLES.get(report.status, "")),
+            str(len(report.changes)) if report.status in (OK, CHANGED) else "-",
+            str(len(report.gpus)) if report.gpu_usable is not None else "-",
+            f"{report.duration_s:.1f}",
+        )
+    console.print(table)
+    totals = {status: sum(1 for r in reports if r.status == status) for status in STATUSES}
+    console.print("  ".join(f"{status}={count}" for status, count in totals.items() if count or status in (OK, CHANGED, FAILED, UNREACHABLE)))
+
+
+def print_json(command: str, reports: list[HostReport], exit_status: int, **extra) -> None:
+    """Print the run as one JSON document on stdout."""
+    document = {
+        "command": command,
+        "hosts": {report.name: report.to_dict() for report in reports},
+        "exit_code": exit_status,
+        **extra,
+    }
+    json.dump(document, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")

@@ -1,0 +1,1 @@
+"""Connectors: how fleetroute reaches hosts."""

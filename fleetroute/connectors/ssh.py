@@ -1,0 +1,349 @@
+"""SSH connector: one connection per host, built on fabric/paramiko.
+
+Connection settings come from the OpenSSH client config (``~/.ssh/config`` or the
+file given by ``ssh_config_file`` / ``--ssh-config``), overridden by the inventory's
+``ansible_*`` variables. Host keys are checked against the known_hosts files that
+config names; fabric's default of silently accepting unknown keys is replaced by
+OpenSSH's ``StrictHostKeyChecking`` semantics, with unattended runs treated as ``yes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+from fabric import Config, Connection
+from paramiko.hostkeys import HostKeyEntry, HostKeys
+
+from fleetroute.errors import CommandTimeout, HostKeyError, UnreachableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+
+_known_hosts_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """Outcome of one remote command: exit code and decoded output.
+
+    ``name`` is a short label for logs and errors (never the full command line,
+    which may be long). ``ok`` is true when the exit code is 0.
+    """
+
+    host: str
+    name: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        """Return True when the command exited with status 0."""
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Run-wide connection options, set from the command line.
+
+    Timeouts are in seconds. ``ssh_config_file`` overrides the inventory's
+    ``ssh_config_file`` for every host when set.
+    """
+
+    ssh_config_file: str | None = None
+    connect_timeout: float = 10.0
+    command_timeout: float = 120.0
+    accept_new_host_keys: bool = False
+
+
+@dataclass
+class Target:
+    """Where and how to reach one inventory host, before any SSH config is applied."""
+
+    name: str
+    address: str
+    port: int | None = None
+    user: str | None = None
+    key_file: str | None = None
+    ssh_config_file: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class _UnknownHostKey(paramiko.SSHException):
+    def __init__(self, hostname: str, key: paramiko.PKey):
+        self.hostname = hostname
+        self.key = key
+        super().__init__(f"unknown host key for {hostname}")
+
+
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Reject unknown keys, or record them as OpenSSH's ``accept-new`` does."""
+
+    def __init__(self, accept_new: bool, known_hosts_file: Path, hash_hosts: bool):
+        self.accept_new = accept_new
+        self.known_hosts_file = known_hosts_file
+        self.hash_hosts = hash_hosts
+
+    def missing_host_key(self, client, hostname, key):
+        if not self.accept_new:
+            raise _UnknownHostKey(hostname, key)
+        _append_known_host(self.known_hosts_file, hostname, key, self.hash_hosts)
+        log.warning("%s: added %s key %s to %s", hostname, key.get_name(), key.fingerprint, self.known_hosts_file)
+
+
+def _append_known_host(path: Path, hostname: str, key: paramiko.PKey, hash_hosts: bool) -> None:
+    entry_name = HostKeys.hash_host(hostname) if hash_hosts else hostname
+    line = f"{entry_name} {key.get_name()} {key.get_base64()}\n"
+    with _known_hosts_lock:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(path, "a", encoding="ascii") as handle:
+            handle.write(line)
+
+
+def _expand(path: str) -> Path:
+    return Path(os.path.expanduser(path))
+
+
+def _config_paths(ssh_config: dict, key: str, defaults: tuple[str, ...]) -> list[Path]:
+    value = ssh_config.get(key)
+    names = shlex.split(value) if isinstance(value, str) else (value or list(defaults))
+    return [_expand(name) for name in names if name.lower() != "none"]
+
+
+def find_known_host_line(files: list[Path], hostname: str) -> tuple[Path, int] | None:
+    """Find the known_hosts file and line number that holds keys for ``hostname``.
+
+    ``hostname`` is in known_hosts form (``host`` or ``[host]:port``); hashed entries
+    are matched too. Returns None when no file has an entry.
+    """
+    for path in files:
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            try:
+                entry = HostKeyEntry.from_line(line, number)
+            except Exception:  # paramiko raises several types on odd lines; skip them.
+                entry = None
+            if entry is None:
+                continue
+            for name in entry.hostnames:
+                if name == hostname or (name.startswith("|1|") and HostKeys.hash_host(hostname, name) == name):
+                    return path, number
+    return None
+
+
+class SSHHost:
+    """One open SSH connection to one host, used for every command of a run.
+
+    Create it, call ``connect()``, then ``run()`` as often as needed, and ``close()``
+    (or use it as a context manager). Not thread-safe: one thread per host.
+    """
+
+    def __init__(self, target: Target, options: ConnectOptions):
+        self.target = target
+        self.options = options
+        self.connection: Connection | None = None
+        self.known_hosts_files: list[Path] = []
+
+    def __enter__(self) -> SSHHost:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        """Return the inventory name of the host."""
+        return self.target.name
+
+    def connect(self) -> None:
+        """Open the connection, through any ProxyJump hops, and authenticate.
+
+        Raises ``HostKeyError`` for an unknown or changed host key (with the fix in
+        the message) and ``UnreachableError`` for any other connect or auth failure.
+        """
+        connection = self._build_connection()
+        try:
+            connection.open()
+        except _UnknownHostKey as exc:
+            raise HostKeyError(self.name, self._unknown_key_message(exc)) from None
+        except paramiko.BadHostKeyException as exc:
+            raise HostKeyError(self.name, self._changed_key_message(exc)) from None
+        except paramiko.AuthenticationException as exc:
+            raise UnreachableError(self.name, f"authentication failed as user {connection.user!r}: {exc}") from None
+        except (socket.timeout, TimeoutError):
+            raise UnreachableError(
+                self.name,
+                f"timed out connecting to {connection.host}:{connection.port} after {self.options.connect_timeout:g} s",
+            ) from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise UnreachableError(self.name, f"cannot connect to {connection.host}:{connection.port}: {exc}") from None
+        self.connection = connection
+        log.debug("%s: connected to %s@%s:%s", self.name, connection.user, connection.host, connection.port)
+
+    def close(self) -> None:
+        """Close the connection and any gateway connections; safe to call twice."""
+        connection, self.connection = self.connection, None
+        while isinstance(connection, Connection):
+            connection.close()
+            connection = connection.gateway
+
+    def run(self, command: str, *, name: str, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
+        """Run ``command`` through the remote user's shell and wait for it.
+
+        ``stdin`` is sent and then closed. The result carries the exit code whatever
+        it is; callers decide what a failure means. Raises ``CommandTimeout`` when the
+        command runs past ``timeout`` (default: the run's command timeout) and
+        ``UnreachableError`` when the connection is lost.
+        """
+        if self.connection is None or self.connection.transport is None:
+            raise UnreachableError(self.name, "not connected")
+        limit = self.options.command_timeout if timeout is None else timeout
+        started = time.monotonic()
+        try:
+            channel = self.connection.transport.open_session(timeout=self.options.connect_timeout)
+            channel.exec_command(command)
+            if stdin is not None:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+            stdout, stderr = _collect(channel, started + limit)
+        except _Deadline:
+            raise CommandTimeout(self.name, f"{name} timed out after {limit:g} s") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise UnreachableError(self.name, f"connection lost during {name}: {exc}") from None
+        result = CommandResult(
+            host=self.name,
+            name=name,
+            exit_code=channel.recv_exit_status(),
+            stdout=stdout.decode("utf-8", errors="replace"),
+            stderr=stderr.decode("utf-8", errors="replace"),
+            duration_s=time.monotonic() - started,
+        )
+        channel.close()
+        log.debug("%s: %s exited %d in %.2f s", self.name, name, result.exit_code, result.duration_s)
+        return result
+
+    def run_script(
+        self, script: str, args: list[str], *, name: str, stdin: bytes | None = None, timeout: float | None = None
+    ) -> CommandResult:
+        """Run a bash script text with positional ``args``, every word shell-quoted.
+
+        The script travels on the command line (``bash -c SCRIPT NAME ARGS...``), so
+        ``stdin`` stays free for data. Raises as ``run`` does.
+        """
+        words = ["bash", "-c", script, f"fleetroute-{name}", *args]
+        return self.run(shlex.join(words), name=name, stdin=stdin, timeout=timeout)
+
+    def _build_connection(self) -> Connection:
+        target = self.target
+        config_file = self.options.ssh_config_file or target.ssh_config_file
+        config_kwargs = {"runtime_ssh_path": str(_expand(config_file))} if config_file else {}
+        if config_file and not _expand(config_file).is_file():
+            raise UnreachableError(self.name, f"SSH config file not found: {config_file}")
+        config = Config(overrides={"load_ssh_configs": True}, **config_kwargs)
+        connect_kwargs = {
+            "banner_timeout": self.options.connect_timeout,
+            "auth_timeout": self.options.connect_timeout,
+        }
+        if target.key_file:
+            connect_kwargs["key_filename"] = [str(_expand(target.key_file))]
+        connection = Connection(
+            target.address,
+            user=target.user,
+            port=target.port,
+            config=config,
+            connect_timeout=max(1, round(self.options.connect_timeout)),
+            connect_kwargs=connect_kwargs,
+        )
+        hop = connection
+        while isinstance(hop, Connection):
+            self._secure(hop)
+            hop = hop.gateway
+        return connection
+
+    def _secure(self, connection: Connection) -> None:
+        """Load known_hosts and the host-key policy into one hop's paramiko client."""
+        ssh_config = connection.ssh_config
+        user_files = _config_paths(ssh_config, "userknownhostsfile", DEFAULT_KNOWN_HOSTS)
+        global_files = _config_paths(ssh_config, "globalknownhostsfile", GLOBAL_KNOWN_HOSTS)
+        self.known_hosts_files = user_files + global_files
+        for path in self.known_hosts_files:
+            if path.is_file():
+                connection.client.load_system_host_keys(str(path))
+
+        strict = str(ssh_config.get("stricthostkeychecking", "ask")).lower()
+        accept_new = self.options.accept_new_host_keys or strict in ("accept-new", "no", "off")
+        hash_hosts = str(ssh_config.get("hashknownhosts", "no")).lower() == "yes"
+        record_to = user_files[0] if user_files else _expand(DEFAULT_KNOWN_HOSTS[0])
+        connection.client.set_missing_host_key_policy(_HostKeyPolicy(accept_new, record_to, hash_hosts))
+
+        if str(ssh_config.get("identitiesonly", "no")).lower() == "yes":
+            connection.connect_kwargs.setdefault("look_for_keys", False)
+
+    def _unknown_key_message(self, exc: _UnknownHostKey) -> str:
+        host, port = _split_known_host_name(exc.hostname)
+        record_to = self.known_hosts_files[0] if self.known_hosts_files else _expand(DEFAULT_KNOWN_HOSTS[0])
+        keytype = exc.key.get_name().removeprefix("ssh-")
+        port_flag = f"-p {port} " if port else ""
+        return (
+            f"host key for {exc.hostname} is unknown ({exc.key.get_name()} {exc.key.fingerprint}). "
+            f"Check the fingerprint with the host's owner, then run: "
+            f"ssh-keyscan {port_flag}-t {keytype} {host} >> {shlex.quote(str(record_to))} "
+            f"(or rerun with --accept-new-host-keys)"
+        )
+
+    def _changed_key_message(self, exc: paramiko.BadHostKeyException) -> str:
+        connection = self.connection or self._build_connection()
+        port = connection.port
+        hostname = connection.host if port == 22 else f"[{connection.host}]:{port}"
+        found = find_known_host_line(self.known_hosts_files, hostname)
+        where = f"{found[0]}:{found[1]}" if found else "known_hosts"
+        fix_file = f" -f {shlex.quote(str(found[0]))}" if found else ""
+        return (
+            f"host key for {hostname} CHANGED: {where} has {exc.expected_key.get_name()} "
+            f"{exc.expected_key.fingerprint}, the host offered {exc.key.fingerprint}. "
+            f"This can mean a reinstalled host or an attack. If the change is expected, run: "
+            f"ssh-keygen{fix_file} -R {shlex.quote(hostname)}"
+        )
+
+
+def _split_known_host_name(hostname: str) -> tuple[str, int | None]:
+    if hostname.startswith("[") and "]:" in hostname:
+        host, port = hostname[1:].split("]:", 1)
+        return host, int(port)
+    return hostname, None
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _collect(channel: paramiko.Channel, deadline: float) -> tuple[bytes, bytes]:
+    """Read stdout and stderr until the command exits; raise _Deadline past ``deadline``."""
+    stdout, stderr = bytearray(), bytearray()
+    while True:
+        while channel.recv_ready():
+            stdout += channel.recv(65536)
+        while channel.recv_stderr_ready():
+            stderr += channel.recv_stderr(65536)
+        if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+            if channel.eof_received or channel.closed:
+                return bytes(stdout), bytes(stderr)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            channel.close()
+            raise _Deadline()
+        select.select([channel], [], [], min(remaining, 0.5))

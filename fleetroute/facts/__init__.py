@@ -1,0 +1,1 @@
+"""Facts: what fleetroute reads from a host (GPUs, memory, install state)."""

@@ -1,0 +1,1 @@
+"""Operations: what fleetroute computes and changes on a host."""

@@ -1,0 +1,194 @@
+# Apply one install or uninstall action of the binary-wrapper pattern on a host.
+#
+# Run as: bash -c "$(cat install.sh)" fleetroute-install ACTION BINARY REAL ROUTER \
+#           ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP
+# with the router text on stdin for actions that write it. The caller probed the
+# host first and chose ACTION; EXPECTED_STATE is what it saw at BINARY, so a host
+# that changed in between is left alone.
+#
+# Actions: fresh, resume, update-router, adopt-upgrade, dirs (install side);
+#          restore, detach, clean (uninstall side).
+# Invariant: BINARY always exists and runs the workload, directly or through the
+# router, because every replacement is a rename(2) over the old name.
+#
+# Exit codes: 0 done; 3 BINARY changed since the probe; 4 another fleetroute run
+# holds the host lock; 5 the router upload is corrupt or not valid bash; 6 a path
+# is unsafe (a symlink where a directory belongs); 2 bad usage.
+set -euo pipefail
+export LC_ALL=C
+umask 022
+
+readonly LOCK_WAIT_SECONDS=60
+TMP_FILE=""
+
+die() {
+  local code="$1"
+  shift
+  printf 'fleetroute: %s\n' "$*" >&2
+  exit "${code}"
+}
+
+cleanup() {
+  if [[ -n "${TMP_FILE}" ]]; then
+    rm -f -- "${TMP_FILE}"
+  fi
+}
+
+# Print what is at a path, in the form the deploy probe reports it.
+path_state() {
+  local path="$1"
+  if [[ -L "${path}" ]]; then
+    printf 'symlink:%s' "$(readlink -- "${path}")"
+  elif [[ -e "${path}" ]]; then
+    stat -L -c 'file:%d:%i' -- "${path}"
+  else
+    printf 'missing'
+  fi
+}
+
+take_host_lock() {
+  local state_dir="$1" name="$2" lock_fd
+  mkdir -p -- "${state_dir}"
+  exec {lock_fd}>>"${state_dir}/.${name}.lock"
+  if ! flock -w "${LOCK_WAIT_SECONDS}" "${lock_fd}"; then
+    die 4 "another fleetroute run has held the lock ${state_dir}/.${name}.lock for ${LOCK_WAIT_SECONDS} s; wait for it to finish and rerun"
+  fi
+}
+
+check_unchanged() {
+  local binary="$1" expected="$2" actual
+  actual="$(path_state "${binary}")"
+  if [[ "${actual}" != "${expected}" ]]; then
+    die 3 "${binary} changed since the probe (expected ${expected}, found ${actual}); rerun"
+  fi
+}
+
+# Write stdin to ROUTER atomically: temporary file in the same directory, checksum, bash -n, chmod, rename.
+write_router() {
+  local router="$1" expected_sha="$2" actual_sha
+  mkdir -p -- "$(dirname -- "${router}")"
+  TMP_FILE="$(mktemp -- "${router}.XXXXXX")"
+  cat >"${TMP_FILE}"
+  actual_sha="$(sha256sum -- "${TMP_FILE}" | cut -d ' ' -f 1)"
+  if [[ "${actual_sha}" != "${expected_sha}" ]]; then
+    die 5 "router upload is corrupt: sha256 ${actual_sha}, expected ${expected_sha}"
+  fi
+  if ! bash -n -- "${TMP_FILE}"; then
+    die 5 "rendered router is not valid bash"
+  fi
+  chmod 0755 -- "${TMP_FILE}"
+  mv -f -T -- "${TMP_FILE}" "${router}"
+  TMP_FILE=""
+}
+
+# Give SOURCE a second name TARGET: a hard link, or a copy renamed into place.
+keep_as() {
+  local source="$1" target="$2"
+  if ln -- "${source}" "${target}" 2>/dev/null; then
+    return
+  fi
+  TMP_FILE="${target}.fleetroute-tmp"
+  cp -p -- "${source}" "${TMP_FILE}"
+  mv -f -T -- "${TMP_FILE}" "${target}"
+  TMP_FILE=""
+}
+
+link_to_router() {
+  local binary="$1" router="$2"
+  TMP_FILE="${binary}.fleetroute-link"
+  ln -sfn -- "${router}" "${TMP_FILE}"
+  mv -f -T -- "${TMP_FILE}" "${binary}"
+  TMP_FILE=""
+}
+
+ensure_dir() {
+  local dir="$1" owner="$2" mode="$3"
+  if [[ -L "${dir}" ]]; then
+    die 6 "${dir} is a symlink; fleetroute does not write through links it did not create. Remove it and rerun"
+  fi
+  mkdir -p -- "${dir}"
+  if [[ "$(stat -c '%U' -- "${dir}")" != "${owner}" ]]; then
+    chown -- "${owner}:" "${dir}"
+  fi
+  chmod "${mode}" -- "${dir}"
+}
+
+write_manifest() {
+  local manifest="$1" binary="$2" real="$3" router="$4" router_sha="$5" run_as="$6" log_dir="$7" lock_dir="$8"
+  TMP_FILE="$(mktemp -- "${manifest}.XXXXXX")"
+  {
+    printf 'binary=%s\n' "${binary}"
+    printf 'real=%s\n' "${real}"
+    printf 'real_sha256=%s\n' "$(sha256sum -- "${real}" | cut -d ' ' -f 1)"
+    printf 'router=%s\n' "${router}"
+    printf 'router_sha256=%s\n' "${router_sha}"
+    printf 'run_as=%s\n' "${run_as}"
+    printf 'log_dir=%s\n' "${log_dir}"
+    printf 'lock_dir=%s\n' "${lock_dir}"
+    printf 'installed_at=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  } >"${TMP_FILE}"
+  chmod 0644 -- "${TMP_FILE}"
+  mv -f -T -- "${TMP_FILE}" "${manifest}"
+  TMP_FILE=""
+}
+
+main() {
+  [[ $# -eq 12 ]] || die 2 "usage: ACTION BINARY REAL ROUTER ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP"
+  local action="$1" binary="$2" real="$3" router="$4" router_sha="$5" expected="$6"
+  local state_dir="$7" manifest="$8" log_dir="$9" lock_dir="${10}" run_as="${11}" stamp="${12}"
+  trap cleanup EXIT
+
+  take_host_lock "${state_dir}" "$(basename -- "${binary}")"
+  check_unchanged "${binary}" "${expected}"
+
+  case "${action}" in
+    fresh | resume | update-router | adopt-upgrade | dirs)
+      ensure_dir "${log_dir}" "${run_as}" 0755
+      ensure_dir "${lock_dir}" "${run_as}" 0750
+      ;;
+  esac
+
+  case "${action}" in
+    fresh)
+      write_router "${router}" "${router_sha}"
+      keep_as "${binary}" "${real}"
+      link_to_router "${binary}" "${router}"
+      ;;
+    resume)
+      write_router "${router}" "${router_sha}"
+      link_to_router "${binary}" "${router}"
+      ;;
+    update-router)
+      write_router "${router}" "${router_sha}"
+      ;;
+    adopt-upgrade)
+      write_router "${router}" "${router_sha}"
+      mv -f -T -- "${real}" "${real}.fleetroute-backup-${stamp}"
+      keep_as "${binary}" "${real}"
+      link_to_router "${binary}" "${router}"
+      ;;
+    dirs) ;;
+    restore)
+      mv -f -T -- "${real}" "${binary}"
+      rm -f -- "${router}" "${manifest}"
+      ;;
+    detach)
+      mv -f -T -- "${real}" "${real}.fleetroute-backup-${stamp}"
+      rm -f -- "${router}" "${manifest}"
+      ;;
+    clean)
+      rm -f -- "${router}" "${manifest}"
+      ;;
+    *)
+      die 2 "unknown action ${action}"
+      ;;
+  esac
+
+  case "${action}" in
+    fresh | resume | update-router | adopt-upgrade | dirs)
+      write_manifest "${manifest}" "${binary}" "${real}" "${router}" "${router_sha}" "${run_as}" "${log_dir}" "${lock_dir}"
+      ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,66 @@
+"""Memory budget worksheet arithmetic."""
+
+from __future__ import annotations
+
+from fleetroute.facts.gpu import Gpu
+from fleetroute.operations.budget import compute_budget
+
+from .helpers import whisper_settings
+
+
+def gpu(index, total, name="NVIDIA RTX A4000"):
+    return Gpu(index=index, name=name, memory_total_mb=total, memory_used_mb=0, driver_version="550.54.15")
+
+
+def test_runbook_example_fits():
+    budget = compute_budget(whisper_settings(), [gpu(0, 16384)], ram_total_mb=32768)
+    assert budget.gpus[0].vram_headroom_mb == 16384 - 3700 * 2
+    assert budget.gpus[0].max_jobs_fit == 4
+    assert budget.ram_headroom_mb == 32768 - 3072 - 11000
+    assert budget.max_cpu_jobs_fit == (32768 - 3072) // 11000
+    assert budget.memory_max_mb == 13200
+    assert budget.problems(whisper_settings()) == []
+
+
+def test_negative_vram_headroom_names_numbers():
+    settings = whisper_settings(max_gpu_jobs=2)
+    budget = compute_budget(settings, [gpu(0, 6144, "NVIDIA GeForce GTX 1660")], ram_total_mb=65536)
+    (problem,) = budget.problems(settings)
+    assert "GPU 0 (NVIDIA GeForce GTX 1660)" in problem
+    assert "-1256 MB = 6144 MB - 3700 MB x 2 jobs" in problem
+    assert "lower max_gpu_jobs to 1" in problem
+
+
+def test_negative_ram_headroom():
+    settings = whisper_settings(max_cpu_jobs=2)
+    budget = compute_budget(settings, [gpu(0, 16384)], ram_total_mb=16000)
+    (problem,) = budget.problems(settings)
+    assert budget.ram_headroom_mb == 16000 - 3072 - 22000
+    assert "RAM headroom" in problem
+    assert "lower max_cpu_jobs to 1" in problem
+
+
+def test_gpus_of_different_sizes_checked_each():
+    settings = whisper_settings()
+    budget = compute_budget(settings, [gpu(0, 12288, "RTX 3060"), gpu(1, 2048, "GT 1030")], ram_total_mb=65536)
+    assert [g.vram_headroom_mb for g in budget.gpus] == [12288 - 7400, 2048 - 7400]
+    assert budget.max_gpu_jobs_fit == 0
+    problems = budget.problems(settings)
+    assert len(problems) == 1
+    assert "GPU 1 (GT 1030)" in problems[0]
+
+
+def test_unknown_vram_needs_gpu_vram_mb():
+    settings = whisper_settings()
+    budget = compute_budget(settings, [gpu(0, None, "NVIDIA GB10")], ram_total_mb=131072)
+    assert budget.gpus[0].vram_headroom_mb is None
+    assert budget.max_gpu_jobs_fit is None
+    (problem,) = budget.problems(settings)
+    assert "set gpu_vram_mb" in problem
+
+
+def test_configured_gpu_vram_replaces_unknown():
+    settings = whisper_settings(gpu_vram_mb=98304)
+    budget = compute_budget(settings, [gpu(0, None, "NVIDIA GB10")], ram_total_mb=131072)
+    assert budget.gpus[0].vram_mb == 98304
+    assert budget.problems(settings) == []

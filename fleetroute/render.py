@@ -1,0 +1,206 @@
+"""Render the router script and the other shell templates that fleetroute installs.
+
+Templates are Jinja2 files under ``templates/``. Every inventory value reaches a template
+through the ``shell_quote`` or ``shell_words`` filter, which turn it into quoted shell
+words (``shlex.quote``), so no value can run as shell code. Rendering is deterministic:
+the same settings, host and version give the same bytes, which deploy compares by
+checksum to skip hosts whose router is already up to date.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import NamedTuple
+
+import jinja2
+
+from fleetroute.errors import InventoryError
+from fleetroute.settings import PROBES, HostSettings
+
+# A wheel build copies the repository's templates/ into the package (pyproject.toml,
+# force-include); a source checkout has only the repository directory.
+PACKAGE_TEMPLATES_DIR = Path(__file__).parent / "templates"
+REPOSITORY_TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
+
+ROUTER_TEMPLATE = "router.sh.j2"
+
+# Settings the router reads that fleetroute.settings.VARIABLES does not declare yet,
+# with their defaults. render_router reads them with getattr, so HostSettings can
+# gain them without a change here.
+# unknown_metric_exit_code: the router's exit code when the metric is unknown and
+#   on_unknown_metric is fail. 65 is EX_DATAERR from sysexits.h, because the job's
+#   input could not be measured.
+# on_gpu_full: "block" (a GPU job exits blocked when every GPU slot is busy) or
+#   "cpu" (it takes a free CPU slot with the CPU arguments instead).
+# block_wait_seconds: how long a job waits for a free slot before it exits blocked.
+OPTIONAL_SETTINGS: dict[str, object] = {
+    "unknown_metric_exit_code": 65,
+    "on_gpu_full": "block",
+    "block_wait_seconds": 0,
+}
+ON_GPU_FULL_POLICIES = ("block", "cpu")
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class InputRule(NamedTuple):
+    """Parsed ``input_rule``: the kind, plus the one field that kind uses.
+
+    ``position`` is the 1-based positional index for ``arg`` (0 otherwise), ``flag``
+    the option name for ``flag`` and ``env`` the variable name for ``env`` (empty
+    otherwise).
+    """
+
+    kind: str
+    position: int = 0
+    flag: str = ""
+    env: str = ""
+
+
+def parse_input_rule(rule: str) -> InputRule:
+    """Parse an ``input_rule`` value: ``first-file``, ``arg:N``, ``flag:NAME`` or ``env:VAR``.
+
+    Raises ``ValueError`` naming the value and the accepted forms when it is invalid.
+    """
+    if rule == "first-file":
+        return InputRule("first-file")
+    kind, separator, value = rule.partition(":")
+    if separator and kind == "arg" and value.isascii() and value.isdigit() and int(value) >= 1:
+        return InputRule("arg", position=int(value))
+    if separator and kind == "flag" and value and "\0" not in value:
+        return InputRule("flag", flag=value)
+    if separator and kind == "env" and _ENV_NAME.fullmatch(value):
+        return InputRule("env", env=value)
+    raise ValueError(
+        f"invalid input_rule {rule!r}: expected first-file, arg:N (N >= 1), flag:NAME "
+        "or env:VAR (VAR a shell variable name)"
+    )
+
+
+def format_number(value: int | float) -> str:
+    """Format a number in plain decimal notation, as the router's awk comparisons read it.
+
+    Integral floats lose their ``.0`` (3600.0 gives ``3600``) and no exponent is used
+    (1e20 gives ``100000000000000000000``). Raises ``ValueError`` for NaN and infinities.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    if value.is_integer():
+        return str(int(value))
+    return format(Decimal(repr(value)), "f")
+
+
+def shell_quote(value: str | int | float) -> str:
+    """Quote one value as a single shell word with ``shlex.quote``.
+
+    Numbers are written with ``format_number`` first. Raises ``TypeError`` for other
+    types (None included) and ``ValueError`` for a string with a NUL byte, which no
+    shell variable or argument can contain.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return shlex.quote(format_number(value))
+    if not isinstance(value, str):
+        raise TypeError(f"cannot quote {value!r} for the shell: expected a string or a number")
+    if "\0" in value:
+        raise ValueError(f"cannot quote {value!r} for the shell: it contains a NUL byte")
+    return shlex.quote(value)
+
+
+def shell_words(values: Iterable[str | int | float]) -> str:
+    """Quote each value with ``shell_quote`` and join them with spaces, for a bash array.
+
+    Raises ``TypeError`` when ``values`` is a single string, which would otherwise be
+    split into characters.
+    """
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"expected a list of words, got the string {values!r}")
+    return " ".join(shell_quote(value) for value in values)
+
+
+def templates_dir() -> Path:
+    """Return the directory templates are loaded from: the package's, else the repository's."""
+    if PACKAGE_TEMPLATES_DIR.is_dir():
+        return PACKAGE_TEMPLATES_DIR
+    return REPOSITORY_TEMPLATES_DIR
+
+
+def template_env() -> jinja2.Environment:
+    """Create the Jinja2 environment for shell templates, with ``shell_quote`` and ``shell_words``.
+
+    Undefined variables raise, nothing is HTML-escaped and a template's final newline is
+    kept. Jinja comments are written ``<# ... #>``, because bash uses ``{#`` in
+    ``${#array[@]}``.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        comment_start_string="<#",
+        comment_end_string="#>",
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["shell_quote"] = shell_quote
+    env.filters["shell_words"] = shell_words
+    return env
+
+
+def render_template(name: str, **context: object) -> str:
+    """Render the template ``name`` (a path relative to the templates directory) with ``context``."""
+    return template_env().get_template(name).render(**context)
+
+
+def render_router(settings: HostSettings, *, host: str, version: str) -> str:
+    """Render the router script for one host.
+
+    ``host`` is the inventory name, written into each log line, and ``version`` is the
+    fleetroute version, written into the header. Settings of ``OPTIONAL_SETTINGS`` that
+    ``HostSettings`` does not have take their defaults. Raises ``InventoryError`` when
+    ``input_rule`` or one of those optional settings is invalid.
+    """
+    try:
+        input_rule = parse_input_rule(settings.input_rule)
+        optional = _optional_settings(settings)
+    except ValueError as error:
+        raise InventoryError([f"{host}: {error}"]) from error
+
+    return render_template(
+        ROUTER_TEMPLATE,
+        settings=settings,
+        host=host,
+        version=version,
+        input_rule=input_rule,
+        probe_kind=settings.probe if settings.probe in PROBES else "custom",
+        probe_command=settings.probe if settings.custom_probe else "",
+        blocked_exit_code=settings.blocked_exit_code,
+        config_error_exit_code=settings.config_error_exit_code,
+        **optional,
+    )
+
+
+def _optional_settings(settings: HostSettings) -> dict[str, object]:
+    """Return the values of ``OPTIONAL_SETTINGS`` for ``settings``, defaults filled in.
+
+    Raises ``ValueError`` naming the setting when a value is out of range.
+    """
+    values = {}
+    for name, default in OPTIONAL_SETTINGS.items():
+        value = getattr(settings, name, None)
+        values[name] = default if value is None else value
+
+    exit_code = values["unknown_metric_exit_code"]
+    if isinstance(exit_code, bool) or not isinstance(exit_code, int) or not 1 <= exit_code <= 255:
+        raise ValueError(f"invalid unknown_metric_exit_code {exit_code!r}: expected an integer from 1 to 255")
+    if values["on_gpu_full"] not in ON_GPU_FULL_POLICIES:
+        raise ValueError(f"invalid on_gpu_full {values['on_gpu_full']!r}: expected block or cpu")
+    wait = values["block_wait_seconds"]
+    if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+        raise ValueError(f"invalid block_wait_seconds {wait!r}: expected an integer of 0 or more")
+    return values

@@ -1,0 +1,255 @@
+"""Template environment, quoting filters and router rendering (no router is run here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+
+import jinja2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleetroute import render
+from fleetroute.errors import InventoryError
+from fleetroute.settings import HostSettings
+from fleetroute.render import (
+    InputRule,
+    format_number,
+    parse_input_rule,
+    render_router,
+    shell_quote,
+    shell_words,
+    template_env,
+)
+from tests.unit.helpers import whisper_settings
+
+
+def bash_words(words_text: str) -> list[str]:
+    """Return the words bash reads from ``words_text`` placed in an array assignment."""
+    script = f'words=({words_text}); for word in "${{words[@]}}"; do printf "%s\\0" "$word"; done'
+    output = subprocess.run(["bash", "-c", script], capture_output=True, check=True, cwd="/").stdout
+    return [word.decode() for word in output.split(b"\0")[:-1]]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", "", "with space", "it's", '"double"', "$(touch x)", "`id`", "a\nb", "*?[", "-n", "été", "$HOME"],
+)
+def test_shell_quote_is_one_literal_word(value):
+    assert bash_words(shell_quote(value)) == [value]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\0", codec="utf-8"), max_size=12), max_size=5))
+def test_shell_words_round_trip(words):
+    assert bash_words(shell_words(words)) == words
+
+
+def test_shell_quote_formats_numbers():
+    assert shell_quote(3600) == "3600"
+    assert shell_quote(3600.0) == "3600"
+    assert shell_quote(5417.392) == "5417.392"
+
+
+@pytest.mark.parametrize("value", [None, True, ["a"], b"bytes"])
+def test_shell_quote_rejects_other_types(value):
+    with pytest.raises(TypeError):
+        shell_quote(value)
+
+
+def test_shell_quote_rejects_nul():
+    with pytest.raises(ValueError, match="NUL"):
+        shell_quote("a\0b")
+
+
+def test_shell_words_rejects_a_string():
+    with pytest.raises(TypeError, match="list of words"):
+        shell_words("--device cuda")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "0"), (10, "10"), (10.0, "10"), (0.1, "0.1"), (1e20, "100000000000000000000"), (1e-7, "0.0000001")],
+)
+def test_format_number_is_plain_decimal(value, text):
+    assert format_number(value) == text
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_format_number_rejects_non_finite(value):
+    with pytest.raises(ValueError, match="finite"):
+        format_number(value)
+
+
+@pytest.mark.parametrize(
+    ("rule", "parsed"),
+    [
+        ("first-file", InputRule("first-file")),
+        ("arg:1", InputRule("arg", position=1)),
+        ("arg:12", InputRule("arg", position=12)),
+        ("flag:--input", InputRule("flag", flag="--input")),
+        ("flag:-i", InputRule("flag", flag="-i")),
+        ("env:JOB_INPUT", InputRule("env", env="JOB_INPUT")),
+    ],
+)
+def test_parse_input_rule_accepts(rule, parsed):
+    assert parse_input_rule(rule) == parsed
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["", "first", "arg:0", "arg:-1", "arg:x", "arg:", "arg:١", "flag:", "env:", "env:1X", "env:A-B", "env:$(x)", "nth:2"],
+)
+def test_parse_input_rule_rejects(rule):
+    with pytest.raises(ValueError, match="invalid input_rule"):
+        parse_input_rule(rule)
+
+
+def test_template_env_options():
+    env = template_env()
+
+    assert env.undefined is jinja2.StrictUndefined
+    assert env.autoescape is False
+    assert env.keep_trailing_newline is True
+    assert {"shell_quote", "shell_words"} <= set(env.filters)
+
+
+def test_template_env_raises_on_undefined():
+    with pytest.raises(jinja2.UndefinedError):
+        template_env().from_string("{{ missing }}").render()
+
+
+def test_template_env_keeps_bash_length_syntax():
+    text = template_env().from_string('echo "${#items[@]}" {{ x | shell_quote }}<# note #>\n').render(x="a b")
+
+    assert text == "echo \"${#items[@]}\" 'a b'\n"
+
+
+def test_templates_dir_falls_back_to_repository(monkeypatch, tmp_path):
+    monkeypatch.setattr(render, "PACKAGE_TEMPLATES_DIR", tmp_path / "absent")
+
+    assert render.templates_dir() == render.REPOSITORY_TEMPLATES_DIR
+    assert (render.templates_dir() / render.ROUTER_TEMPLATE).is_file()
+
+
+def test_templates_dir_prefers_package(monkeypatch, tmp_path):
+    (tmp_path / "router.sh.j2").write_text("packaged {{ host }}\n")
+    monkeypatch.setattr(render, "PACKAGE_TEMPLATES_DIR", tmp_path)
+
+    assert render.render_template("router.sh.j2", host="h") == "packaged h\n"
+
+
+def test_render_router_is_deterministic():
+    first = render_router(whisper_settings(), host="gpu-1", version="1.2.3")
+    second = render_router(whisper_settings(), host="gpu-1", version="1.2.3")
+
+    assert first == second
+    assert first.startswith("#!/bin/bash\n")
+    assert first.endswith('main "$@"\n')
+    assert "fleetroute 1.2.3" in first
+
+
+def test_render_router_depends_on_host():
+    first = render_router(whisper_settings(), host="gpu-1", version="1")
+    second = render_router(whisper_settings(), host="gpu-2", version="1")
+
+    assert first != second
+    assert "readonly FR_HOST=gpu-2\n" in second
+
+
+def test_render_router_writes_settings():
+    text = render_router(
+        whisper_settings(threshold_value=3600.0, max_gpu_jobs=2, input_rule="arg:1"),
+        host="gpu-1",
+        version="1",
+    )
+
+    assert "readonly FR_THRESHOLD=3600\n" in text
+    assert "readonly FR_MAX_GPU_JOBS=2\n" in text
+    assert "readonly FR_REAL_BINARY=/usr/local/bin/whisper-ctranslate2-real\n" in text
+    assert "readonly -a FR_GPU_ARGS=(--device cuda --compute_type float16)\n" in text
+    assert "readonly FR_INPUT_RULE_KIND=arg\n" in text
+    assert "readonly FR_INPUT_POSITION=1\n" in text
+    assert "readonly FR_PROBE_KIND=duration\n" in text
+    assert "readonly FR_UNKNOWN_METRIC_EXIT_CODE=65\n" in text
+
+
+def test_render_router_documents_exit_codes():
+    text = render_router(whisper_settings(blocked_exit_code=1, config_error_exit_code=99), host="h", version="1")
+    header = text[: text.index("set -euo pipefail")]
+
+    assert "#   1               every slot is busy" in header
+    assert "#   99              configuration error" in header
+    assert "#   65              the metric is unknown" in header
+
+
+def test_render_router_custom_probe_is_quoted():
+    text = render_router(whisper_settings(probe="mediainfo --Inform='Audio;%Duration%'"), host="h", version="1")
+
+    assert "readonly FR_PROBE_KIND=custom\n" in text
+    assert "readonly FR_PROBE_COMMAND='mediainfo --Inform='\"'\"'Audio;%Duration%'\"'\"''\n" in text
+
+
+def test_render_router_rejects_invalid_input_rule():
+    with pytest.raises(InventoryError, match="gpu-1: invalid input_rule 'arg:0'"):
+        render_router(whisper_settings(input_rule="arg:0"), host="gpu-1", version="1")
+
+
+def test_render_router_rejects_nul_in_args():
+    with pytest.raises(ValueError, match="NUL"):
+        render_router(whisper_settings(gpu_args=["a\0b"]), host="gpu-1", version="1")
+
+
+def test_rendered_router_passes_bash_syntax_check():
+    text = render_router(whisper_settings(), host="gpu-1", version="1")
+
+    result = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_render_router_reads_optional_settings():
+    @dataclasses.dataclass(frozen=True)
+    class WithOptional(HostSettings):
+        on_gpu_full: str = "cpu"
+        block_wait_seconds: int = 30
+        unknown_metric_exit_code: int = 3
+
+    fields = {field.name: getattr(whisper_settings(), field.name) for field in dataclasses.fields(HostSettings)}
+    text = render_router(WithOptional(**fields), host="h", version="1")
+
+    assert "readonly FR_ON_GPU_FULL=cpu\n" in text
+    assert "readonly FR_BLOCK_WAIT_SECONDS=30\n" in text
+    assert "readonly FR_UNKNOWN_METRIC_EXIT_CODE=3\n" in text
+
+
+def test_render_router_defaults_optional_settings():
+    text = render_router(whisper_settings(), host="h", version="1")
+
+    assert "readonly FR_ON_GPU_FULL=block\n" in text
+    assert "readonly FR_BLOCK_WAIT_SECONDS=0\n" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("on_gpu_full", "gpu"),
+        ("block_wait_seconds", -1),
+        ("block_wait_seconds", 1.5),
+        ("unknown_metric_exit_code", 0),
+        ("unknown_metric_exit_code", 256),
+    ],
+)
+def test_render_router_rejects_invalid_optional_settings(name, value):
+    @dataclasses.dataclass(frozen=True)
+    class WithOptional(HostSettings):
+        on_gpu_full: object = "block"
+        block_wait_seconds: object = 0
+        unknown_metric_exit_code: object = 65
+
+    fields = {field.name: getattr(whisper_settings(), field.name) for field in dataclasses.fields(HostSettings)}
+    settings = WithOptional(**{**fields, name: value})
+
+    with pytest.raises(InventoryError, match=f"h: invalid {name}"):
+        render_router(settings, host="h", version="1")

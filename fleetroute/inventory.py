@@ -57,8 +57,6 @@ ALIASES = {
     "ansible_ssh_user": "ansible_user",
     "ansible_private_key_file": "ansible_ssh_private_key_file",
 }
-# Variables whose minimum in VARIABLES is exclusive: the value must be above it.
-EXCLUSIVE_MINIMUM = frozenset({"threshold_value"})
 # Values passed to ssh or a shell as one word.
 SINGLE_WORD_VARIABLES = frozenset({"ansible_host", "ansible_user", "run_as"})
 # Ansible's own variables, never reported as misspellings of a fleetroute variable
@@ -1113,14 +1111,14 @@ _VALUE_RULES = {
 
 def _in_range(variable: Variable, value: float) -> bool:
     low, high = variable.minimum, variable.maximum
-    if low is not None and (value <= low if variable.name in EXCLUSIVE_MINIMUM else value < low):
+    if low is not None and (value <= low if variable.exclusive_minimum else value < low):
         return False
     return high is None or value <= high
 
 
 def _describe_range(variable: Variable) -> str:
     low, high = variable.minimum, variable.maximum
-    exclusive = variable.name in EXCLUSIVE_MINIMUM
+    exclusive = variable.exclusive_minimum
     if low is not None and high is not None and exclusive:
         return f" above {_number(low)} and at most {_number(high)}"
     if low is not None and high is not None:

@@ -28,21 +28,6 @@ REPOSITORY_TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
 
 ROUTER_TEMPLATE = "router.sh.j2"
 
-# Settings the router reads that fleetroute.settings.VARIABLES does not declare yet,
-# with their defaults. render_router reads them with getattr, so HostSettings can
-# gain them without a change here.
-# unknown_metric_exit_code: the router's exit code when the metric is unknown and
-#   on_unknown_metric is fail. 65 is EX_DATAERR from sysexits.h, because the job's
-#   input could not be measured.
-# on_gpu_full: "block" (a GPU job exits blocked when every GPU slot is busy) or
-#   "cpu" (it takes a free CPU slot with the CPU arguments instead).
-# block_wait_seconds: how long a job waits for a free slot before it exits blocked.
-OPTIONAL_SETTINGS: dict[str, object] = {
-    "unknown_metric_exit_code": 65,
-    "on_gpu_full": "block",
-    "block_wait_seconds": 0,
-}
-ON_GPU_FULL_POLICIES = ("block", "cpu")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -161,13 +146,11 @@ def render_router(settings: HostSettings, *, host: str, version: str) -> str:
     """Render the router script for one host.
 
     ``host`` is the inventory name, written into each log line, and ``version`` is the
-    fleetroute version, written into the header. Settings of ``OPTIONAL_SETTINGS`` that
-    ``HostSettings`` does not have take their defaults. Raises ``InventoryError`` when
-    ``input_rule`` or one of those optional settings is invalid.
+    fleetroute version, written into the header. Raises ``InventoryError`` when
+    ``input_rule`` is invalid (the inventory loader rejects such values earlier).
     """
     try:
         input_rule = parse_input_rule(settings.input_rule)
-        optional = _optional_settings(settings)
     except ValueError as error:
         raise InventoryError([f"{host}: {error}"]) from error
 
@@ -181,26 +164,7 @@ def render_router(settings: HostSettings, *, host: str, version: str) -> str:
         probe_command=settings.probe if settings.custom_probe else "",
         blocked_exit_code=settings.blocked_exit_code,
         config_error_exit_code=settings.config_error_exit_code,
-        **optional,
+        unknown_metric_exit_code=settings.unknown_metric_exit_code,
+        on_gpu_full=settings.on_gpu_full,
+        block_wait_seconds=settings.block_wait_seconds,
     )
-
-
-def _optional_settings(settings: HostSettings) -> dict[str, object]:
-    """Return the values of ``OPTIONAL_SETTINGS`` for ``settings``, defaults filled in.
-
-    Raises ``ValueError`` naming the setting when a value is out of range.
-    """
-    values = {}
-    for name, default in OPTIONAL_SETTINGS.items():
-        value = getattr(settings, name, None)
-        values[name] = default if value is None else value
-
-    exit_code = values["unknown_metric_exit_code"]
-    if isinstance(exit_code, bool) or not isinstance(exit_code, int) or not 1 <= exit_code <= 255:
-        raise ValueError(f"invalid unknown_metric_exit_code {exit_code!r}: expected an integer from 1 to 255")
-    if values["on_gpu_full"] not in ON_GPU_FULL_POLICIES:
-        raise ValueError(f"invalid on_gpu_full {values['on_gpu_full']!r}: expected block or cpu")
-    wait = values["block_wait_seconds"]
-    if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
-        raise ValueError(f"invalid block_wait_seconds {wait!r}: expected an integer of 0 or more")
-    return values

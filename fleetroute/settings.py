@@ -14,6 +14,7 @@ from typing import Any
 
 PROBES = ("duration", "size", "pixels")
 UNKNOWN_METRIC_POLICIES = ("cpu", "gpu", "fail")
+ON_GPU_FULL_POLICIES = ("block", "cpu")
 DEFAULT_UNITS = {"duration": "seconds", "size": "bytes", "pixels": "pixels"}
 
 
@@ -22,8 +23,9 @@ class Variable:
     """One inventory variable: its type, default and the rule its value must follow.
 
     ``kind`` is one of ``str``, ``abs_path``, ``int``, ``number``, ``bool``,
-    ``str_list`` or ``choice``; ``minimum`` applies to ``int`` and ``number``;
-    ``choices`` to ``choice``. A ``required`` variable has no default.
+    ``str_list`` or ``choice``; ``minimum`` and ``maximum`` apply to ``int`` and
+    ``number`` (``minimum`` excluded when ``exclusive_minimum``); ``choices`` to
+    ``choice``. A ``required`` variable has no default.
     """
 
     name: str
@@ -34,6 +36,7 @@ class Variable:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    exclusive_minimum: bool = False
 
 
 VARIABLES: dict[str, Variable] = {
@@ -55,7 +58,14 @@ VARIABLES: dict[str, Variable] = {
             "what to measure: duration, size, pixels, or a custom command whose stdout is one number",
             default="duration",
         ),
-        Variable("threshold_value", "number", "jobs whose metric is below this run on the GPU", required=True, minimum=0),
+        Variable(
+            "threshold_value",
+            "number",
+            "jobs whose metric is below this run on the GPU",
+            required=True,
+            minimum=0,
+            exclusive_minimum=True,
+        ),
         Variable("threshold_unit", "str", "unit of threshold_value, for logs and reports (default: from the probe)"),
         Variable("max_gpu_jobs", "int", "concurrent GPU jobs (GPU slots)", default=1, minimum=1),
         Variable("max_cpu_jobs", "int", "concurrent CPU jobs (CPU slots)", default=1, minimum=1),
@@ -94,6 +104,28 @@ VARIABLES: dict[str, Variable] = {
             minimum=1,
             maximum=255,
         ),
+        Variable(
+            "unknown_metric_exit_code",
+            "int",
+            "exit code when the metric is unknown and on_unknown_metric is fail (65: EX_DATAERR)",
+            default=65,
+            minimum=1,
+            maximum=255,
+        ),
+        Variable(
+            "on_gpu_full",
+            "choice",
+            "what a GPU job does when every GPU slot is busy: block, or run on a free CPU slot",
+            default="block",
+            choices=ON_GPU_FULL_POLICIES,
+        ),
+        Variable(
+            "block_wait_seconds",
+            "int",
+            "seconds a job waits for a free slot before it exits blocked",
+            default=0,
+            minimum=0,
+        ),
         Variable("expect_gpus", "int", "number of GPUs the host should have", minimum=0),
         Variable("force_budget", "bool", "deploy even when the memory budget is negative", default=False),
     )
@@ -105,7 +137,7 @@ class HostSettings:
     """Resolved settings of one host: every variable of ``VARIABLES`` with defaults filled in."""
 
     workload_binary: str
-    threshold_value: float
+    threshold_value: int | float
     gpu_args: list[str]
     cpu_args: list[str]
     workload_vram_mb: int
@@ -127,6 +159,9 @@ class HostSettings:
     on_unknown_metric: str = "cpu"
     blocked_exit_code: int = 75
     config_error_exit_code: int = 78
+    unknown_metric_exit_code: int = 65
+    on_gpu_full: str = "block"
+    block_wait_seconds: int = 0
     expect_gpus: int | None = None
     force_budget: bool = False
     nvidia_smi: str = "nvidia-smi"

@@ -16,9 +16,13 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
+
+try:  # Recent typer releases vendor click under a private name.
+    from typer._click.exceptions import UsageError
+except ImportError:
+    from click.exceptions import UsageError
 
 from fleetroute import __version__
 from fleetroute.cli.output import HostPrinter, print_json, print_recap
@@ -193,10 +197,10 @@ def exit_status(argv: list[str] | None = None) -> int:
     except FleetrouteError as exc:
         err.print(f"error: {exc}", markup=False)
         return EXIT_CONFIG
-    except click.exceptions.UsageError as exc:
+    except UsageError as exc:
         exc.show()
         return EXIT_USAGE
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         return EXIT_INTERRUPTED
     return result if isinstance(result, int) else 0

@@ -181,7 +181,7 @@ class SSHHost:
         except _UnknownHostKey as exc:
             raise HostKeyError(self.name, self._unknown_key_message(exc)) from None
         except paramiko.BadHostKeyException as exc:
-            raise HostKeyError(self.name, self._changed_key_message(exc)) from None
+            raise HostKeyError(self.name, self._changed_key_message(exc, connection)) from None
         except paramiko.AuthenticationException as exc:
             raise UnreachableError(self.name, f"authentication failed as user {connection.user!r}: {exc}") from None
         except (socket.timeout, TimeoutError):
@@ -190,7 +190,8 @@ class SSHHost:
                 f"timed out connecting to {connection.host}:{connection.port} after {self.options.connect_timeout:g} s",
             ) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise UnreachableError(self.name, f"cannot connect to {connection.host}:{connection.port}: {exc}") from None
+            reason = _connect_failure_reason(exc)
+            raise UnreachableError(self.name, f"cannot connect to {connection.host}:{connection.port}: {reason}") from None
         self.connection = connection
         log.debug("%s: connected to %s@%s:%s", self.name, connection.user, connection.host, connection.port)
 
@@ -305,8 +306,7 @@ class SSHHost:
             f"(or rerun with --accept-new-host-keys)"
         )
 
-    def _changed_key_message(self, exc: paramiko.BadHostKeyException) -> str:
-        connection = self.connection or self._build_connection()
+    def _changed_key_message(self, exc: paramiko.BadHostKeyException, connection: Connection) -> str:
         port = connection.port
         hostname = connection.host if port == 22 else f"[{connection.host}]:{port}"
         found = find_known_host_line(self.known_hosts_files, hostname)
@@ -318,6 +318,15 @@ class SSHHost:
             f"This can mean a reinstalled host or an attack. If the change is expected, run: "
             f"ssh-keygen{fix_file} -R {shlex.quote(hostname)}"
         )
+
+
+def _connect_failure_reason(exc: BaseException) -> str:
+    """Return a short reason for a failed connect, such as "connection refused"."""
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+        exc = next(iter(exc.errors.values()))
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
 
 
 def _split_known_host_name(hostname: str) -> tuple[str, int | None]:

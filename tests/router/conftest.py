@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetroute.render import OPTIONAL_SETTINGS, render_router
+from fleetroute.render import render_router
 from fleetroute.settings import HostSettings
 
 HOST = "gpu-host-1"
@@ -303,23 +303,9 @@ def base_values(root: Path) -> dict[str, object]:
     }
 
 
-@dataclass(frozen=True)
-class SettingsWithOptional(HostSettings):
-    """HostSettings plus the router settings that ``HostSettings`` may not declare yet."""
-
-    unknown_metric_exit_code: int = OPTIONAL_SETTINGS["unknown_metric_exit_code"]
-    on_gpu_full: str = OPTIONAL_SETTINGS["on_gpu_full"]
-    block_wait_seconds: int = OPTIONAL_SETTINGS["block_wait_seconds"]
-
-
 def build_settings(values: dict[str, object]) -> HostSettings:
-    """Build settings from inventory values, which may include ``OPTIONAL_SETTINGS``."""
-    optional = {name: values[name] for name in OPTIONAL_SETTINGS if name in values}
-    settings = HostSettings.from_values(values)
-    if not optional:
-        return settings
-    fields = {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)}
-    return SettingsWithOptional(**{**fields, **optional})
+    """Build settings from inventory values."""
+    return HostSettings.from_values(values)
 
 
 def install_router(root: Path, overrides: dict[str, object] | None = None) -> RouterHost:

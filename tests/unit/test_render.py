@@ -7,6 +7,7 @@ import subprocess
 
 import jinja2
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,8 @@ from fleetroute.render import (
     shell_words,
     template_env,
 )
-from tests.unit.helpers import whisper_settings
+from fleetroute.inventory import load_inventory
+from tests.unit.helpers import WHISPER, whisper_settings
 
 
 def bash_words(words_text: str) -> list[str]:
@@ -210,14 +212,8 @@ def test_rendered_router_passes_bash_syntax_check():
 
 
 def test_render_router_reads_optional_settings():
-    @dataclasses.dataclass(frozen=True)
-    class WithOptional(HostSettings):
-        on_gpu_full: str = "cpu"
-        block_wait_seconds: int = 30
-        unknown_metric_exit_code: int = 3
-
-    fields = {field.name: getattr(whisper_settings(), field.name) for field in dataclasses.fields(HostSettings)}
-    text = render_router(WithOptional(**fields), host="h", version="1")
+    settings = whisper_settings(on_gpu_full="cpu", block_wait_seconds=30, unknown_metric_exit_code=3)
+    text = render_router(settings, host="h", version="1")
 
     assert "readonly FR_ON_GPU_FULL=cpu\n" in text
     assert "readonly FR_BLOCK_WAIT_SECONDS=30\n" in text
@@ -241,15 +237,10 @@ def test_render_router_defaults_optional_settings():
         ("unknown_metric_exit_code", 256),
     ],
 )
-def test_render_router_rejects_invalid_optional_settings(name, value):
-    @dataclasses.dataclass(frozen=True)
-    class WithOptional(HostSettings):
-        on_gpu_full: object = "block"
-        block_wait_seconds: object = 0
-        unknown_metric_exit_code: object = 65
+def test_inventory_rejects_invalid_router_options(tmp_path, name, value):
+    values = {**WHISPER, name: value}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump({"all": {"vars": values, "hosts": {"h": {}}}}))
 
-    fields = {field.name: getattr(whisper_settings(), field.name) for field in dataclasses.fields(HostSettings)}
-    settings = WithOptional(**{**fields, name: value})
-
-    with pytest.raises(InventoryError, match=f"h: invalid {name}"):
-        render_router(settings, host="h", version="1")
+    with pytest.raises(InventoryError, match=name):
+        load_inventory(path)

@@ -1,0 +1,107 @@
+"""Host keys, invalid inventories and unreachable hosts, against real sshd hosts."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+
+import pytest
+
+from .conftest import fleetroute, host_file, BINARY
+
+pytestmark = pytest.mark.lab
+
+
+def config_with_known_hosts(lab, tmp_path, known_hosts):
+    """Write a copy of the lab's ssh_config that reads ``known_hosts`` instead, and an inventory using it."""
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        re.sub(r"UserKnownHostsFile .*", f"UserKnownHostsFile {known_hosts}", lab.ssh_config.read_text())
+    )
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(lab.inventory.read_text().replace(str(lab.ssh_config), str(config)))
+    return inventory
+
+
+def sshd_sessions(lab, host):
+    return (lab.host_dir(host) / "sshd.log").read_text().count("Accepted publickey")
+
+
+def test_unknown_host_key_fails_with_fix(fleet, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+
+    result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json")
+    assert result.exit_code == 4
+    error = result.json["hosts"]["a4000"]["error"]
+    assert "is unknown" in error
+    assert "SHA256:" in error
+    assert not host_file(fleet, "a4000", BINARY).is_symlink()
+
+    fix = error.split("then run: ")[1].split(" (or rerun")[0]
+    subprocess.run(["bash", "-c", fix], check=True, capture_output=True, timeout=30)
+    assert fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json").exit_code == 0
+
+
+def test_accept_new_host_keys_records_key(fleet, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+    result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json", "--accept-new-host-keys")
+    assert result.exit_code == 0, result.stdout
+    recorded = known_hosts.read_text()
+    assert f"[{fleet.address('a4000')}]:{fleet.state.port} ssh-ed25519 " in recorded
+
+    again = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json")
+    assert again.exit_code == 0
+    assert known_hosts.read_text() == recorded
+
+
+def test_changed_host_key_names_known_hosts_line(fleet, tmp_path):
+    other_key = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    name = f"[{fleet.address('a4000')}]:{fleet.state.port}"
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"# first line\n{name} {other_key.with_suffix('.pub').read_text().split()[0]} "
+                           f"{other_key.with_suffix('.pub').read_text().split()[1]}\n")
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+
+    for extra in ([], ["--accept-new-host-keys"]):
+        result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json", *extra)
+        error = result.json["hosts"]["a4000"]["error"]
+        assert result.exit_code == 4
+        assert "CHANGED" in error
+        assert f"{known_hosts}:2" in error
+        assert f"ssh-keygen -f {known_hosts} -R {shlex.quote(name)}" in error
+    assert not host_file(fleet, "a4000", BINARY).is_symlink()
+
+
+def test_invalid_inventory_rejected_before_connecting(fleet, tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(fleet.inventory.read_text().replace("max_gpu_jobs: 2", "max_gpu_jobs: 0"))
+    sessions = sshd_sessions(fleet, "a4000")
+
+    result = fleetroute("deploy", "-i", str(inventory))
+    assert result.exit_code == 1
+    assert f"{inventory}:" in result.stderr
+    assert "max_gpu_jobs" in result.stderr
+    assert "0" in result.stderr
+    assert result.stdout == ""
+    assert sshd_sessions(fleet, "a4000") == sessions
+
+
+def test_unreachable_host_does_not_stop_others(fleet):
+    result = fleetroute("deploy", "-i", str(fleet.inventory), "--limit", "offline,a4000,mixed", "--json")
+    hosts = result.json["hosts"]
+    assert result.exit_code == 4
+    assert hosts["offline"]["status"] == "unreachable"
+    assert "connection refused" in hosts["offline"]["error"]
+    assert hosts["a4000"]["status"] == "changed"
+    assert hosts["mixed"]["status"] == "changed"
+
+
+def test_missing_inventory_file(tmp_path):
+    result = fleetroute("deploy", "-i", str(tmp_path / "nope.yml"))
+    assert result.exit_code == 1
+    assert "nope.yml" in result.stderr

@@ -1,6 +1,6 @@
 """The ``fleetroute`` command. Thin: parse options, call the library, print, exit.
 
-Exit codes, mapped in ``run()`` only:
+Exit codes, mapped in ``exit_status()`` only:
   0    every host ok or changed
   2    at least one host failed (bit 2)
   4    at least one host unreachable (bit 4); 6 when both
@@ -11,10 +11,8 @@ Exit codes, mapped in ``run()`` only:
 
 from __future__ import annotations
 
-import logging
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,13 +23,26 @@ except ImportError:
     from click.exceptions import UsageError
 
 from fleetroute import __version__
-from fleetroute.cli.output import HostPrinter, print_json, print_recap
-from fleetroute.connectors.ssh import ConnectOptions
+from fleetroute.cli.common import (
+    AcceptKeysOption,
+    CommandTimeoutOption,
+    ConnectTimeoutOption,
+    ForksOption,
+    InventoryOption,
+    JsonOption,
+    LimitOption,
+    SshConfigOption,
+    VerboseOption,
+    connect_options,
+    run_fleet,
+    setup_logging,
+)
+from fleetroute.cli.output import print_json
 from fleetroute.errors import FleetrouteError, InventoryError
 from fleetroute.inventory import load_inventory
 from fleetroute.operations.deploy import DeployOptions, deploy_host, uninstall_host
-from fleetroute.report import EXIT_INTERRUPTED, exit_code
-from fleetroute.runner import DEFAULT_FORKS, run_on_hosts
+from fleetroute.report import EXIT_INTERRUPTED
+from fleetroute.runner import DEFAULT_FORKS
 
 EXIT_CONFIG = 1
 EXIT_USAGE = 64
@@ -43,31 +54,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-InventoryOption = Annotated[
-    Path, typer.Option("--inventory", "-i", help="Ansible-style YAML inventory file.", show_default=False)
-]
-LimitOption = Annotated[
-    Optional[str],
-    typer.Option("--limit", "-l", help="Host pattern: names, groups, globs, 'a,b', '!exclude', '&intersect'."),
-]
-ForksOption = Annotated[int, typer.Option("--forks", "-f", min=1, help="Maximum hosts worked on at once (hosts).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
-SshConfigOption = Annotated[
-    Optional[Path],
-    typer.Option("--ssh-config", help="OpenSSH client config file; overrides the inventory's ssh_config_file."),
-]
-ConnectTimeoutOption = Annotated[
-    float, typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for TCP connect, SSH banner and auth.")
-]
-CommandTimeoutOption = Annotated[
-    float, typer.Option("--command-timeout", min=0.1, help="Seconds one remote command may run.")
-]
-AcceptKeysOption = Annotated[
-    bool,
-    typer.Option("--accept-new-host-keys", help="Record unknown host keys in known_hosts (OpenSSH accept-new)."),
-]
-VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")]
 
 
 def _version(value: bool) -> None:
@@ -101,15 +87,15 @@ def deploy(
     verbose: VerboseOption = 0,
 ) -> None:
     """Install or update the router in front of the workload binary on every host."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     options = DeployOptions(
-        connect=_connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys),
+        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys),
         check=check,
         diff=diff,
         force=force,
     )
     title = "deploy recap" + (" (check mode: nothing was changed)" if check else "")
-    _run("deploy", inventory, limit, forks, json_output, check, lambda h, r: deploy_host(h, r, options), title)
+    run_fleet("deploy", inventory, limit, forks, json_output, lambda h, r: deploy_host(h, r, options), title, check=check)
 
 
 @app.command()
@@ -126,12 +112,13 @@ def uninstall(
     verbose: VerboseOption = 0,
 ) -> None:
     """Restore the original workload binary everywhere and remove the router."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     options = DeployOptions(
-        connect=_connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys), check=check
+        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys), check=check
     )
     title = "uninstall recap" + (" (check mode: nothing was changed)" if check else "")
-    _run("uninstall", inventory, limit, forks, json_output, check, lambda h, r: uninstall_host(h, r, options), title)
+    task = lambda h, r: uninstall_host(h, r, options)  # noqa: E731
+    run_fleet("uninstall", inventory, limit, forks, json_output, task, title, check=check)
 
 
 @app.command("inventory")
@@ -155,34 +142,6 @@ def show_inventory(
 def _host_summary(host) -> dict:
     settings = {key: value for key, value in vars(host.settings).items() if value is not None}
     return {"groups": list(host.groups), "settings": settings}
-
-
-def _run(command, inventory_path, limit, forks, json_output, check, task, title) -> None:
-    hosts = load_inventory(inventory_path).select(limit)
-    printer = HostPrinter([h.name for h in hosts], check=check, quiet=json_output)
-    reports = run_on_hosts(hosts, task, forks=forks, on_done=printer)
-    status = exit_code(reports)
-    if json_output:
-        print_json(command, reports, status, check=check)
-    else:
-        print_recap(reports, title)
-    raise typer.Exit(status)
-
-
-def _connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys) -> ConnectOptions:
-    return ConnectOptions(
-        ssh_config_file=str(ssh_config) if ssh_config else None,
-        connect_timeout=connect_timeout,
-        command_timeout=command_timeout,
-        accept_new_host_keys=accept_new_host_keys,
-    )
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if verbose < 2:
-        logging.getLogger("paramiko").setLevel(logging.WARNING)
 
 
 def exit_status(argv: list[str] | None = None) -> int:

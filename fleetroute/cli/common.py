@@ -1,0 +1,93 @@
+"""Options and helpers shared by the fleet commands: inventory, limits, forks, SSH, output."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fleetroute.cli.output import HostPrinter, print_json, print_recap
+from fleetroute.connectors.ssh import ConnectOptions
+from fleetroute.inventory import load_inventory
+from fleetroute.report import exit_code
+from fleetroute.runner import Task, run_on_hosts
+
+InventoryOption = Annotated[
+    Path, typer.Option("--inventory", "-i", help="Ansible-style YAML inventory file.", show_default=False)
+]
+LimitOption = Annotated[
+    Optional[str],
+    typer.Option("--limit", "-l", help="Host pattern: names, groups, globs, 'a,b', '!exclude', '&intersect'."),
+]
+ForksOption = Annotated[int, typer.Option("--forks", "-f", min=1, help="Maximum hosts worked on at once (hosts).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+SshConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--ssh-config", help="OpenSSH client config file; overrides the inventory's ssh_config_file."),
+]
+ConnectTimeoutOption = Annotated[
+    float, typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for TCP connect, SSH banner and auth.")
+]
+CommandTimeoutOption = Annotated[
+    float, typer.Option("--command-timeout", min=0.1, help="Seconds one remote command may run.")
+]
+AcceptKeysOption = Annotated[
+    bool,
+    typer.Option("--accept-new-host-keys", help="Record unknown host keys in known_hosts (OpenSSH accept-new)."),
+]
+VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")]
+
+
+
+def run_fleet(
+    command: str,
+    inventory_path: Path,
+    limit: str | None,
+    forks: int,
+    json_output: bool,
+    task: Task,
+    title: str,
+    *,
+    check: bool = False,
+    print_extra: Callable[[list], None] | None = None,
+) -> None:
+    """Load the inventory, run ``task`` on the selected hosts, print the results and exit.
+
+    Raises ``typer.Exit`` with the run's exit code (0, or the 2/4 bits), and lets
+    ``InventoryError`` through for the CLI's error mapping.
+    """
+    hosts = load_inventory(inventory_path).select(limit)
+    printer = HostPrinter([h.name for h in hosts], check=check, quiet=json_output)
+    reports = run_on_hosts(hosts, task, forks=forks, on_done=printer)
+    status = exit_code(reports)
+    if json_output:
+        print_json(command, reports, status, check=check)
+    else:
+        print_recap(reports, title)
+        if print_extra:
+            print_extra(reports)
+    raise typer.Exit(status)
+
+
+def connect_options(
+    ssh_config: Path | None, connect_timeout: float, command_timeout: float, accept_new_host_keys: bool
+) -> ConnectOptions:
+    """Return the run's connection options from the shared command-line options."""
+    return ConnectOptions(
+        ssh_config_file=str(ssh_config) if ssh_config else None,
+        connect_timeout=connect_timeout,
+        command_timeout=command_timeout,
+        accept_new_host_keys=accept_new_host_keys,
+    )
+
+
+def setup_logging(verbose: int) -> None:
+    """Send log records to stderr: warnings by default, info with -v, debug with -vv."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose < 2:
+        logging.getLogger("paramiko").setLevel(logging.WARNING)

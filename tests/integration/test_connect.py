@@ -8,7 +8,10 @@ import subprocess
 
 import pytest
 
-from .conftest import fleetroute, host_file, BINARY
+from lab.fleet import Lab
+from lab.hosts import Gpu, HostSpec, NvidiaSmiSpec
+
+from .conftest import BINARY, fleetroute, host_file, skip_without_lab_tools
 
 pytestmark = pytest.mark.lab
 
@@ -105,3 +108,19 @@ def test_missing_inventory_file(tmp_path):
     result = fleetroute("deploy", "-i", str(tmp_path / "nope.yml"))
     assert result.exit_code == 1
     assert "nope.yml" in result.stderr
+
+
+def test_proxyjump_from_ssh_config(tmp_path):
+    skip_without_lab_tools()
+    gpu = NvidiaSmiSpec(gpus=(Gpu("NVIDIA RTX A4000", 16376),))
+    hosts = (
+        HostSpec("jump", nvidia_smi=None, workload=False),
+        HostSpec("inner", nvidia_smi=gpu, groups=("gpu_hosts",), proxy_jump="jump"),
+    )
+    with Lab(tmp_path / "lab", hosts=hosts, port=0, stop_with_parent=True) as lab:
+        assert "ProxyJump jump" in lab.ssh_config.read_text()
+        result = fleetroute("deploy", "-i", str(lab.inventory), "--json")
+        assert result.exit_code == 0, result.stdout
+        assert result.json["hosts"]["inner"]["status"] == "changed"
+        assert sshd_sessions(lab, "jump") == 1
+        assert sshd_sessions(lab, "inner") == 1

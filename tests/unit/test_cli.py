@@ -1,0 +1,73 @@
+"""The command line without hosts: version, help, inventory listing and exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "inventory.example.yml"
+COMMANDS = ("deploy", "uninstall", "inventory")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {"COLUMNS": "200", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "fleetroute", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_version_flag():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"fleetroute \d+\.\d+\.\d+\n", result.stdout)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_lists_options(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert "--inventory" in result.stdout
+    assert "--limit" in result.stdout
+
+
+def test_help_states_units():
+    text = run_cli("deploy", "--help").stdout
+    assert "Seconds to wait for TCP connect" in text
+    assert "Seconds one remote command may run" in text
+    assert "(hosts)" in text
+
+
+def test_usage_error_exit_code():
+    result = run_cli("deploy", "--forks", "zero", "-i", str(EXAMPLE))
+    assert result.returncode == 64
+    assert "--forks" in result.stderr
+
+
+def test_inventory_lists_resolved_settings():
+    result = run_cli("inventory", "-i", str(EXAMPLE), "--json")
+    assert result.returncode == 0
+    hosts = json.loads(result.stdout)["inventory"]
+    assert set(hosts) >= {"gpu-01.example.internal"}
+    settings = hosts["gpu-01.example.internal"]["settings"]
+    assert settings["threshold_value"] == 3600
+    assert settings["gpu_args"] == ["--device", "cuda", "--compute_type", "float16"]
+    assert settings["router_log"] == "/var/log/fleetroute/whisper-ctranslate2.log"
+
+
+def test_inventory_limit_text_output():
+    result = run_cli("inventory", "-i", str(EXAMPLE), "--limit", "gpu-01.example.internal")
+    assert result.returncode == 0
+    assert result.stdout.startswith("gpu-01.example.internal")
+    assert "workload_binary: '/usr/local/bin/whisper-ctranslate2'" in result.stdout
+
+
+def test_limit_matching_nothing_is_config_error():
+    result = run_cli("deploy", "-i", str(EXAMPLE), "--limit", "no-such-host")
+    assert result.returncode == 1
+    assert "no-such-host" in result.stderr

@@ -9,7 +9,7 @@ Layout of a lab directory ``DIR`` after ``Lab(DIR).up()``:
     DIR/pids.json                    running processes, read by ``down`` and ``status``
     DIR/shared/                      seen at the same path by every host, for job inputs
     DIR/hosts/NAME/                  sshd_config, host key, start-sshd.sh, sshd.log
-    DIR/hosts/NAME/fs/...            the host's /usr/local, /var/log, /var/lib, /run/lock, /tmp
+    DIR/hosts/NAME/fs/...            the host's /usr/local, /var/log, /var/lib, /run/lock, /tmp, /root
 
 Isolation "namespace" (root only) runs each sshd in its own mount and UTS namespaces
 with the host's fs/ directories bound over the real ones, so every host sees its own
@@ -202,7 +202,7 @@ class Lab:
         """Return where the host's file ``path`` lives on this machine, for reading it from outside.
 
         Raises ``ValueError`` unless ``path`` is absolute and inside one of the host's
-        private directories (/usr/local, /var/log, /var/lib, /run/lock, /tmp).
+        private directories (/usr/local, /var/log, /var/lib, /run/lock, /tmp, /root).
         """
         _check_private_path(path)
         return self.fs_root(name) / path.lstrip("/")

@@ -192,6 +192,7 @@ class SSHHost:
         except (OSError, paramiko.SSHException, EOFError) as exc:
             reason = _connect_failure_reason(exc)
             raise UnreachableError(self.name, f"cannot connect to {connection.host}:{connection.port}: {reason}") from None
+        _disable_nagle(connection)
         self.connection = connection
         log.debug("%s: connected to %s@%s:%s", self.name, connection.user, connection.host, connection.port)
 
@@ -318,6 +319,18 @@ class SSHHost:
             f"This can mean a reinstalled host or an attack. If the change is expected, run: "
             f"ssh-keygen{fix_file} -R {shlex.quote(hostname)}"
         )
+
+
+def _disable_nagle(connection: Connection) -> None:
+    """Send small SSH packets at once, as OpenSSH does.
+
+    Without TCP_NODELAY, Nagle's algorithm meets the peer's delayed ACK and adds about
+    40 ms to every short command. Gateway hops carry the session over a channel, not a
+    socket, and are left alone.
+    """
+    sock = connection.transport.sock if connection.transport else None
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _connect_failure_reason(exc: BaseException) -> str:

@@ -90,4 +90,5 @@ def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2:
-        logging.getLogger("paramiko").setLevel(logging.WARNING)
+        # paramiko logs connection failures that fleetroute reports per host itself.
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)

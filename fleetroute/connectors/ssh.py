@@ -191,6 +191,11 @@ class SSHHost:
             ) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             reason = _connect_failure_reason(exc)
+            if _no_banner(connection):
+                reason = (
+                    f"no SSH banner within {self.options.connect_timeout:g} s: "
+                    f"the port accepts connections but no SSH server answers"
+                )
             raise UnreachableError(self.name, f"cannot connect to {connection.host}:{connection.port}: {reason}") from None
         _disable_nagle(connection)
         self.connection = connection
@@ -331,6 +336,16 @@ def _disable_nagle(connection: Connection) -> None:
     sock = connection.transport.sock if connection.transport else None
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _no_banner(connection: Connection) -> bool:
+    """Return True when the server never sent its SSH version banner.
+
+    paramiko reports a banner timeout as "No existing session" when it races the
+    connect timeout, so the transport's state is the reliable sign.
+    """
+    transport = connection.client.get_transport()
+    return transport is not None and not transport.remote_version
 
 
 def _connect_failure_reason(exc: BaseException) -> str:

@@ -124,3 +124,33 @@ def test_proxyjump_from_ssh_config(tmp_path):
         assert result.json["hosts"]["inner"]["status"] == "changed"
         assert sshd_sessions(lab, "jump") == 1
         assert sshd_sessions(lab, "inner") == 1
+
+
+def test_hanging_host_times_out_alone(tmp_path):
+    skip_without_lab_tools()
+    gpu = NvidiaSmiSpec(gpus=(Gpu("NVIDIA RTX A4000", 16376),))
+    hosts = (
+        HostSpec("a4000", nvidia_smi=gpu, groups=("gpu_hosts",)),
+        HostSpec("stuck", kind="hang", groups=("faulty",)),
+    )
+    with Lab(tmp_path / "lab", hosts=hosts, port=0, stop_with_parent=True) as lab:
+        result = fleetroute("deploy", "-i", str(lab.inventory), "--json", "--connect-timeout", "2")
+        hosts_report = result.json["hosts"]
+        assert result.exit_code == 4
+        assert hosts_report["stuck"]["status"] == "unreachable"
+        assert "no SSH banner within 2 s" in hosts_report["stuck"]["error"]
+        assert hosts_report["a4000"]["status"] == "changed"
+
+
+def test_hanging_command_fails_after_timeout(fleet, tmp_path):
+    slow = host_file(fleet, "a4000", "/usr/local/bin/slow-smi")
+    slow.write_text("#!/bin/bash\nsleep 20\n")
+    slow.chmod(0o755)
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(fleet.inventory.read_text().replace("ssh_config_file:", "nvidia_smi: slow-smi\n    ssh_config_file:"))
+
+    result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000,mixed", "--json", "--command-timeout", "2")
+    hosts = result.json["hosts"]
+    assert result.exit_code == 2
+    assert hosts["a4000"]["status"] == "failed"
+    assert hosts["a4000"]["error"] == "probe timed out after 2 s"

@@ -15,7 +15,7 @@ EXIT_INTERRUPTED = 130
 
 @dataclass
 class HostReport:
-    """What happened on one host: status, changes made (or, under --check, planned) and facts seen."""
+    """Outcome of one host: status, changes made (or, under --check, planned) and facts seen."""
 
     name: str
     status: str = OK

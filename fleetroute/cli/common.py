@@ -87,7 +87,8 @@ def connect_options(
 
 def setup_logging(verbose: int) -> None:
     """Send log records to stderr: warnings by default, info with -v, debug with -vv."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    levels = {0: logging.WARNING, 1: logging.INFO}
+    level = levels.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2:
         # paramiko logs connection failures that fleetroute reports per host itself.

@@ -3,8 +3,9 @@
 Connection settings come from the OpenSSH client config (``~/.ssh/config`` or the
 file given by ``ssh_config_file`` / ``--ssh-config``), overridden by the inventory's
 ``ansible_*`` variables. Host keys are checked against the known_hosts files that
-config names; fabric's default of silently accepting unknown keys is replaced by
-OpenSSH's ``StrictHostKeyChecking`` semantics, with unattended runs treated as ``yes``.
+config names. fabric accepts unknown keys silently by default, so this module applies
+OpenSSH's ``StrictHostKeyChecking`` semantics instead, and treats the interactive
+``ask`` as ``yes`` because runs are unattended.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ConnectOptions:
 
 @dataclass
 class Target:
-    """Where and how to reach one inventory host, before any SSH config is applied."""
+    """Address, port, user and key of one inventory host, before the SSH config is applied."""
 
     name: str
     address: str
@@ -123,7 +124,7 @@ def _config_paths(ssh_config: dict, key: str, defaults: tuple[str, ...]) -> list
 
 
 def find_known_host_line(files: list[Path], hostname: str) -> tuple[Path, int] | None:
-    """Find the known_hosts file and line number that holds keys for ``hostname``.
+    """Find the known_hosts file and line number that contains keys for ``hostname``.
 
     ``hostname`` is in known_hosts form (``host`` or ``[host]:port``); hashed entries
     are matched too. Returns None when no file has an entry.

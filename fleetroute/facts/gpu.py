@@ -36,10 +36,10 @@ class Gpu:
 
 @dataclass(frozen=True)
 class GpuFacts:
-    """What nvidia-smi told about a host's GPUs.
+    """GPUs of one host, as nvidia-smi reported them.
 
     ``usable`` is False when nvidia-smi is missing, failed or found no device; then
-    ``message`` holds what it printed. ``noise`` lists lines that were not GPU rows.
+    ``message`` contains what it printed. ``noise`` lists lines that were not GPU rows.
     """
 
     usable: bool

@@ -17,7 +17,7 @@ _SECTION = re.compile(r"^@@fleetroute:(.+)@@$")
 
 @dataclass(frozen=True)
 class PathState:
-    """What is at a path: ``kind`` is missing, file, dir, symlink or other."""
+    """Kind of file at a path (missing, file, dir, symlink or other) and a symlink's target."""
 
     kind: str
     target: str = ""

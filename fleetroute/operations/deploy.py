@@ -47,10 +47,10 @@ def target_for(host: Host) -> Target:
 def deploy_host(host: Host, report: HostReport, options: DeployOptions) -> None:
     """Install or update the router on one host, filling in ``report``.
 
-    Raises ``UnreachableError`` and its subclasses when the host cannot be reached,
-    ``PreflightError`` when the host is unfit (no usable GPU, negative memory budget,
-    missing probe tool), ``InstallError`` for an unsafe install state and
-    ``CommandError`` when the install step fails on the host.
+    Raises ``UnreachableError`` (and subclasses) when the host cannot be reached.
+    Raises ``PreflightError`` when the host is unfit: no usable GPU, a negative memory
+    budget or a missing probe tool. Raises ``InstallError`` for an unsafe install
+    state and ``CommandError`` when the install step fails on the host.
     """
     settings = host.settings
     with SSHHost(target_for(host), options.connect) as ssh:

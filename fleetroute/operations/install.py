@@ -24,7 +24,7 @@ NO_CHANGE = "none"
 
 @dataclass(frozen=True)
 class Plan:
-    """What to do on one host: ``action`` for install.sh and the changes it makes."""
+    """Install or uninstall step for one host: ``action`` for install.sh and the changes it makes."""
 
     action: str
     changes: tuple[str, ...]

@@ -11,9 +11,13 @@
 # Invariant: BINARY always exists and runs the workload, directly or through the
 # router, because every replacement is a rename(2) over the old name.
 #
-# Exit codes: 0 done; 3 BINARY changed since the probe; 4 another fleetroute run
-# holds the host lock; 5 the router upload is corrupt or not valid bash; 6 a path
-# is unsafe (a symlink where a directory belongs); 2 bad usage.
+# Exit codes:
+#   0  done
+#   2  bad usage
+#   3  BINARY changed since the probe
+#   4  another fleetroute run kept the host lock for LOCK_WAIT_SECONDS
+#   5  the router upload is corrupt or not valid bash
+#   6  a path is unsafe (a symlink where a directory belongs)
 set -euo pipefail
 export LC_ALL=C
 umask 022

@@ -190,17 +190,27 @@ class SSHHost:
                 self.name,
                 f"timed out connecting to {connection.host}:{connection.port} after {self.options.connect_timeout:g} s",
             ) from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            reason = _connect_failure_reason(exc)
-            if _no_banner(connection):
-                reason = (
-                    f"no SSH banner within {self.options.connect_timeout:g} s: "
-                    f"the port accepts connections but no SSH server answers"
-                )
-            raise UnreachableError(self.name, f"cannot connect to {connection.host}:{connection.port}: {reason}") from None
+        except paramiko.SSHException as exc:
+            if "No authentication methods available" not in str(exc):
+                raise UnreachableError(self.name, self._failure_message(connection, exc)) from None
+            raise UnreachableError(
+                self.name,
+                f"authentication failed as user {connection.user!r}: no key to offer; set IdentityFile in the "
+                f"SSH config or ansible_ssh_private_key_file, or load a key into ssh-agent",
+            ) from None
+        except (OSError, EOFError) as exc:
+            raise UnreachableError(self.name, self._failure_message(connection, exc)) from None
         _disable_nagle(connection)
         self.connection = connection
         log.debug("%s: connected to %s@%s:%s", self.name, connection.user, connection.host, connection.port)
+
+    def _failure_message(self, connection: Connection, exc: BaseException) -> str:
+        if _no_banner(connection):
+            return (
+                f"no SSH banner from {connection.host}:{connection.port} within "
+                f"{self.options.connect_timeout:g} s: the port accepts connections but no SSH server answers"
+            )
+        return f"cannot connect to {connection.host}:{connection.port}: {_connect_failure_reason(exc)}"
 
     def close(self) -> None:
         """Close the connection and any gateway connections; safe to call twice."""

@@ -36,9 +36,9 @@ class CliResult:
         return json.loads(self.stdout)
 
 
-def fleetroute(*args: str, timeout: float = 120) -> CliResult:
-    """Run ``python -m fleetroute ARGS`` and return its exit code and output."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+def fleetroute(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> CliResult:
+    """Run ``python -m fleetroute ARGS`` (in ``env``, default this process's) and return its result."""
+    env = {**(os.environ if env is None else env), "COLUMNS": "200", "NO_COLOR": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "fleetroute", *args], capture_output=True, text=True, timeout=timeout, env=env
     )

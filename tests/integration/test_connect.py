@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
+import time
 
 import pytest
 
@@ -138,7 +140,8 @@ def test_hanging_host_times_out_alone(tmp_path):
         hosts_report = result.json["hosts"]
         assert result.exit_code == 4
         assert hosts_report["stuck"]["status"] == "unreachable"
-        assert "no SSH banner within 2 s" in hosts_report["stuck"]["error"]
+        assert "no SSH banner from" in hosts_report["stuck"]["error"]
+        assert "within 2 s" in hosts_report["stuck"]["error"]
         assert hosts_report["a4000"]["status"] == "changed"
 
 
@@ -154,3 +157,33 @@ def test_hanging_command_fails_after_timeout(fleet, tmp_path):
     assert result.exit_code == 2
     assert hosts["a4000"]["status"] == "failed"
     assert hosts["a4000"]["error"] == "probe timed out after 2 s"
+
+
+def test_key_from_ssh_agent(fleet, tmp_path):
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if socket_path.exists():
+                break
+            time.sleep(0.1)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
+        subprocess.run(["ssh-add", str(fleet.identity)], env=env, check=True, capture_output=True, timeout=30)
+        config = tmp_path / "ssh_config"
+        config.write_text(
+            "\n".join(line for line in fleet.ssh_config.read_text().splitlines() if "IdentityFile" not in line) + "\n"
+        )
+        inventory = tmp_path / "inventory.yml"
+        inventory.write_text(fleet.inventory.read_text().replace(str(fleet.ssh_config), str(config)))
+
+        result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json", env=env)
+        assert result.exit_code == 0, result.stdout
+        assert result.json["hosts"]["a4000"]["status"] == "changed"
+
+        without_agent = {key: value for key, value in env.items() if key != "SSH_AUTH_SOCK"}
+        denied = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json", env=without_agent)
+        assert denied.json["hosts"]["a4000"]["status"] == "unreachable"
+        assert "authentication failed as user 'root': no key to offer" in denied.json["hosts"]["a4000"]["error"]
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)

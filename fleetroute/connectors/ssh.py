@@ -17,6 +17,7 @@ import shlex
 import socket
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,9 @@ DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 
 _known_hosts_lock = threading.Lock()
+
+# Connections open in this process, so that Ctrl-C can close them all at once.
+_open_hosts: weakref.WeakSet[SSHHost] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,7 @@ class SSHHost:
             raise UnreachableError(self.name, self._failure_message(connection, exc)) from None
         _disable_nagle(connection)
         self.connection = connection
+        _open_hosts.add(self)
         log.debug("%s: connected to %s@%s:%s", self.name, connection.user, connection.host, connection.port)
 
     def _failure_message(self, connection: Connection, exc: BaseException) -> str:
@@ -213,7 +218,8 @@ class SSHHost:
         return f"cannot connect to {connection.host}:{connection.port}: {_connect_failure_reason(exc)}"
 
     def close(self) -> None:
-        """Close the connection and any gateway connections; safe to call twice."""
+        """Close the connection and any gateway connections; safe to call twice, from any thread."""
+        _open_hosts.discard(self)
         connection, self.connection = self.connection, None
         while isinstance(connection, Connection):
             connection.close()
@@ -337,6 +343,15 @@ class SSHHost:
         )
 
 
+def abort_all() -> None:
+    """Close every open connection of this process, ending the commands that run on them.
+
+    Used on Ctrl-C: the threads waiting on those commands then raise ``UnreachableError``.
+    """
+    for host in list(_open_hosts):
+        host.close()
+
+
 def _disable_nagle(connection: Connection) -> None:
     """Send small SSH packets at once, as OpenSSH does.
 
@@ -387,9 +402,11 @@ def _collect(channel: paramiko.Channel, deadline: float) -> tuple[bytes, bytes]:
             stdout += channel.recv(65536)
         while channel.recv_stderr_ready():
             stderr += channel.recv_stderr(65536)
-        if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-            if channel.eof_received or channel.closed:
-                return bytes(stdout), bytes(stderr)
+        drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+        if drained and channel.exit_status_ready() and (channel.eof_received or channel.closed):
+            return bytes(stdout), bytes(stderr)
+        if drained and channel.closed:
+            raise EOFError("the connection was closed before the command exited")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             channel.close()

@@ -18,6 +18,7 @@ from fleetroute.operations import install
 from fleetroute.operations.budget import compute_budget
 from fleetroute.render import render_router
 from fleetroute.report import CHANGED, OK, HostReport
+from fleetroute.runner import checkpoint
 from fleetroute.settings import HostSettings
 
 
@@ -64,6 +65,7 @@ def deploy_host(host: Host, report: HostReport, options: DeployOptions) -> None:
         if options.diff and plan.write_router:
             report.diff = router_diff(facts.install.router_text or "", router, settings.router_path)
         if plan.changed and not options.check:
+            checkpoint("installing")
             install.apply(ssh, plan, facts.install, settings, router)
         report.status = CHANGED if plan.changed else OK
 
@@ -79,6 +81,7 @@ def uninstall_host(host: Host, report: HostReport, options: DeployOptions) -> No
         plan = install.plan_uninstall(facts.install, settings)
         report.changes = list(plan.changes)
         if plan.changed and not options.check:
+            checkpoint("uninstalling")
             install.apply(ssh, plan, facts.install, settings, None)
         report.status = CHANGED if plan.changed else OK
 

@@ -608,7 +608,7 @@ class Lab:
                 found[host.pid] = host.start_time
             namespace = host.namespace or self._private_namespace(state, host)
             if namespace is not None and namespace != procs.mount_namespace(os.getpid()):
-                members = procs.processes_in_namespace(namespace, host.start_time)
+                members = procs.processes_in_namespace(namespace, host.start_time, str(self.fs_root(host.name)))
             elif host.running():
                 members = procs.descendants(host.pid)
             else:

@@ -66,18 +66,30 @@ def all_pids() -> list[int]:
     return [int(entry.name) for entry in PROC.iterdir() if entry.name.isdigit()]
 
 
-def processes_in_namespace(namespace: str, started_after: int) -> list[int]:
-    """Return the live PIDs in mount namespace ``namespace`` that started at or after clock tick ``started_after``.
+def processes_in_namespace(namespace: str, started_after: int, mount_source: str) -> list[int]:
+    """Return the live PIDs in mount namespace ``namespace`` that started at or after clock tick ``started_after``
+    and see a mount whose source path contains ``mount_source``.
 
-    The start-time bound excludes processes of an older namespace whose inode number
-    the kernel has since reused.
+    Once a namespace is gone, the kernel may give its inode number to a new one, even
+    to a namespace of another lab started later. The start-time bound excludes older
+    namespaces, and the mount check excludes newer ones, since only this host's
+    namespace has bind mounts from this host's file tree.
     """
     found = []
     for pid in all_pids():
         started = start_time(pid)
-        if started is not None and started >= started_after and mount_namespace(pid) == namespace:
+        if started is None or started < started_after or mount_namespace(pid) != namespace:
+            continue
+        if mount_source in _mountinfo(pid):
             found.append(pid)
     return found
+
+
+def _mountinfo(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/mountinfo").read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def descendants(root: int) -> list[int]:

@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from fleetroute.errors import InventoryError
-from fleetroute.settings import PROBES, VARIABLES, HostSettings, Variable
+from fleetroute.settings import PROBES, VARIABLES, HostSettings, Variable, find_conflicts
 
 SECTIONS = ("hosts", "vars", "children")
 PRIORITY_VARIABLE = "ansible_group_priority"
@@ -255,6 +255,7 @@ def load_inventory(path: str | Path) -> Inventory:
     _validate_settings(layout, resolved, problems)
     _check_aliases(resolved, problems)
     _check_required(resolved, graph, problems)
+    _check_conflicts(resolved, problems)
     problems.raise_if_any()
 
     return _build_inventory(path, layout, resolved)
@@ -951,6 +952,29 @@ def _check_required(resolved: list[_ResolvedHost], graph: _GroupGraph, problems:
             problems.add(missing[0].entry.line, _describe_missing(name, variable, missing, graph))
 
 
+def _check_conflicts(resolved: list[_ResolvedHost], problems: _Problems) -> None:
+    """Add one problem per rule broken between a host's variables, such as a half-set secondary probe.
+
+    Only valid values take part, so that an invalid one is reported once, by its own check.
+    Hosts that break a rule through the same setting share one message.
+    """
+    shared: dict[tuple[str, int], tuple[_Setting | None, _ResolvedHost, list[str]]] = {}
+    for host in resolved:
+        values = {
+            name: setting.value
+            for name, setting in host.settings.items()
+            if name in VARIABLES and not _check_value(name, VARIABLES[name], setting.value)
+        }
+        for conflict in find_conflicts(values):
+            setting = host.settings.get(conflict.key)
+            shared.setdefault((conflict.message, id(setting)), (setting, host, []))[2].append(host.name)
+
+    for (message, _), (setting, first_host, hosts) in shared.items():
+        line = setting.line if setting is not None else first_host.entry.line
+        where = _describe_where(setting, hosts) if setting is not None else _describe_hosts(hosts)
+        problems.add(line, f"{where}: {message}")
+
+
 def _describe_missing(name: str, variable: Variable, hosts: list[_ResolvedHost], graph: _GroupGraph) -> str:
     shared = set.intersection(*(set(host.groups) for host in hosts)) - {"ungrouped"} | {"all"}
     groups = sorted(shared, key=lambda group: (-graph.depth[group], group))
@@ -1034,6 +1058,17 @@ def _check_bool(variable: Variable, value: Any) -> str | None:
     return None if isinstance(value, bool) else "true or false"
 
 
+def _check_int_list(variable: Variable, value: Any) -> str | None:
+    expected = "a non-empty YAML list of distinct whole numbers of at least 0, such as [0, 1]"
+    if not isinstance(value, list) or not value:
+        return expected
+    if any(isinstance(item, bool) or not isinstance(item, int) or item < 0 for item in value):
+        return expected
+    if len(set(value)) != len(value):
+        return expected
+    return None
+
+
 def _check_choice(variable: Variable, value: Any) -> str | None:
     if isinstance(value, str) and value in variable.choices:
         return None
@@ -1047,6 +1082,7 @@ _KIND_CHECKS = {
     "number": _check_number,
     "bool": _check_bool,
     "choice": _check_choice,
+    "int_list": _check_int_list,
 }
 
 
@@ -1104,6 +1140,7 @@ def _check_single_word(value: str) -> str | None:
 _VALUE_RULES = {
     "input_rule": _check_input_rule,
     "probe": _check_probe,
+    "secondary_probe": _check_probe,
     "workload_binary": _check_file_path,
     **{name: _check_single_word for name in SINGLE_WORD_VARIABLES},
 }

@@ -147,12 +147,16 @@ def render_router(settings: HostSettings, *, host: str, version: str) -> str:
 
     ``host`` is the inventory name, written into each log line, and ``version`` is the
     fleetroute version, written into the header. Raises ``InventoryError`` when
-    ``input_rule`` is invalid (the inventory loader rejects such values earlier).
+    ``input_rule`` is invalid or when variables conflict, such as a secondary probe
+    without its threshold (the inventory loader rejects both earlier).
     """
     try:
         input_rule = parse_input_rule(settings.input_rule)
     except ValueError as error:
         raise InventoryError([f"{host}: {error}"]) from error
+    conflicts = settings.conflicts()
+    if conflicts:
+        raise InventoryError([f"{host}: {conflict.message}" for conflict in conflicts])
 
     return render_template(
         ROUTER_TEMPLATE,
@@ -160,11 +164,28 @@ def render_router(settings: HostSettings, *, host: str, version: str) -> str:
         host=host,
         version=version,
         input_rule=input_rule,
-        probe_kind=settings.probe if settings.probe in PROBES else "custom",
-        probe_command=settings.probe if settings.custom_probe else "",
+        probe_kind=probe_kind(settings.probe),
+        probe_command=probe_command(settings.probe),
+        secondary_probe_kind=probe_kind(settings.secondary_probe) if settings.secondary_probe else "",
+        secondary_probe_command=probe_command(settings.secondary_probe) if settings.secondary_probe else "",
+        secondary_threshold=settings.secondary_threshold_value if settings.secondary_probe else "",
+        secondary_threshold_unit=settings.secondary_threshold_unit or "",
+        lock_dir=settings.lock_dir.rstrip("/") or "/",
+        gpu_index_arg=settings.gpu_index_arg or "",
+        gpu_index_env=1 if settings.gpu_index_env else 0,
         blocked_exit_code=settings.blocked_exit_code,
         config_error_exit_code=settings.config_error_exit_code,
         unknown_metric_exit_code=settings.unknown_metric_exit_code,
         on_gpu_full=settings.on_gpu_full,
         block_wait_seconds=settings.block_wait_seconds,
     )
+
+
+def probe_kind(probe: str) -> str:
+    """Return the router's name for a probe: the built-in probe's name, or ``custom`` for a command."""
+    return probe if probe in PROBES else "custom"
+
+
+def probe_command(probe: str) -> str:
+    """Return the command of a custom probe, or "" for a built-in probe."""
+    return "" if probe in PROBES else probe

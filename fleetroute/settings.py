@@ -9,12 +9,15 @@ in by ``HostSettings.from_values``.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
 
 PROBES = ("duration", "size", "pixels")
 UNKNOWN_METRIC_POLICIES = ("cpu", "gpu", "fail")
 ON_GPU_FULL_POLICIES = ("block", "cpu")
+ROUTER_MODES = ("exec", "supervise")
+GPU_SLOT_MODES = ("shared", "per_gpu")
 DEFAULT_UNITS = {"duration": "seconds", "size": "bytes", "pixels": "pixels"}
 
 
@@ -23,9 +26,10 @@ class Variable:
     """One inventory variable: its type, default and the rule its value must follow.
 
     ``kind`` is one of ``str``, ``abs_path``, ``int``, ``number``, ``bool``,
-    ``str_list`` or ``choice``; ``minimum`` and ``maximum`` apply to ``int`` and
+    ``str_list``, ``int_list`` or ``choice``; ``minimum`` and ``maximum`` apply to ``int`` and
     ``number`` (``minimum`` excluded when ``exclusive_minimum``); ``choices`` to
-    ``choice``. A ``required`` variable has no default.
+    ``choice``. An ``int_list`` is a non-empty list of distinct integers of at least 0.
+    A ``required`` variable has no default.
     """
 
     name: str
@@ -126,8 +130,76 @@ VARIABLES: dict[str, Variable] = {
             default=0,
             minimum=0,
         ),
+        Variable(
+            "secondary_probe",
+            "str",
+            "second metric that must also be below its threshold for the GPU: duration, size, pixels or a"
+            " custom command (default: none)",
+        ),
+        Variable(
+            "secondary_threshold_value",
+            "number",
+            "jobs go to the GPU only when the secondary metric is below this too; set with secondary_probe",
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+        Variable(
+            "secondary_threshold_unit",
+            "str",
+            "unit of secondary_threshold_value, for logs (default: from secondary_probe)",
+        ),
+        Variable(
+            "router_mode",
+            "choice",
+            "exec: the router becomes the workload; supervise: it waits for the workload and logs its exit",
+            default="exec",
+            choices=ROUTER_MODES,
+        ),
+        Variable(
+            "gpu_slot_mode",
+            "choice",
+            "shared: max_gpu_jobs slots for all GPUs; per_gpu: max_gpu_jobs slots on each GPU of gpu_indices",
+            default="shared",
+            choices=GPU_SLOT_MODES,
+        ),
+        Variable("gpu_indices", "int_list", "GPU indices, as nvidia-smi numbers them, that per_gpu slots use"),
+        Variable(
+            "gpu_index_arg",
+            "str",
+            "per_gpu: option appended with the chosen GPU index after gpu_args, such as --device_index",
+        ),
+        Variable(
+            "gpu_index_env",
+            "bool",
+            "per_gpu: pass the chosen GPU index in CUDA_VISIBLE_DEVICES instead of an option",
+            default=False,
+        ),
         Variable("expect_gpus", "int", "number of GPUs the host should have", minimum=0),
         Variable("force_budget", "bool", "deploy even when the memory budget is negative", default=False),
+        # verify.
+        Variable(
+            "verify_small_input",
+            "abs_path",
+            "input on the host that fleetroute verify sends to the GPU path (default: generated below the threshold)",
+        ),
+        Variable(
+            "verify_large_input",
+            "abs_path",
+            "input on the host that fleetroute verify sends to the CPU path (default: generated above the threshold)",
+        ),
+        Variable(
+            "verify_env",
+            "str_list",
+            "NAME=VALUE environment entries added to the jobs that fleetroute verify runs",
+            default=[],
+        ),
+        Variable(
+            "verify_job_timeout_seconds",
+            "int",
+            "seconds one workload run of fleetroute verify --full may take before verify stops it",
+            default=600,
+            minimum=1,
+        ),
     )
 }
 
@@ -162,8 +234,20 @@ class HostSettings:
     unknown_metric_exit_code: int = 65
     on_gpu_full: str = "block"
     block_wait_seconds: int = 0
+    secondary_probe: str | None = None
+    secondary_threshold_value: int | float | None = None
+    secondary_threshold_unit: str | None = None
+    router_mode: str = "exec"
+    gpu_slot_mode: str = "shared"
+    gpu_indices: list[int] = field(default_factory=list)
+    gpu_index_arg: str | None = None
+    gpu_index_env: bool = False
     expect_gpus: int | None = None
     force_budget: bool = False
+    verify_small_input: str | None = None
+    verify_large_input: str | None = None
+    verify_env: list[str] = field(default_factory=list)
+    verify_job_timeout_seconds: int = 600
     nvidia_smi: str = "nvidia-smi"
     ansible_host: str | None = None
     ansible_port: int | None = None
@@ -191,6 +275,10 @@ class HostSettings:
         """Return True when ``probe`` is a command rather than a built-in probe name."""
         return self.probe not in PROBES
 
+    def conflicts(self) -> list[SettingConflict]:
+        """Return the rules broken between these settings' variables, as ``find_conflicts`` does."""
+        return find_conflicts({item.name: getattr(self, item.name) for item in fields(self)})
+
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> HostSettings:
         """Build settings from validated variable values, filling in defaults.
@@ -209,4 +297,96 @@ class HostSettings:
         known.setdefault("lock_dir", f"/run/lock/fleetroute/{name}")
         known.setdefault("router_path", f"/usr/local/lib/fleetroute/{name}-router")
         known.setdefault("threshold_unit", DEFAULT_UNITS.get(known.get("probe", "duration"), "units"))
+        if "secondary_probe" in known:
+            known.setdefault("secondary_threshold_unit", DEFAULT_UNITS.get(known["secondary_probe"], "units"))
         return cls(**known)
+
+
+class SettingConflict(NamedTuple):
+    """A rule broken between variables: ``key`` is the variable to point at, ``message`` the text."""
+
+    key: str
+    message: str
+
+
+def find_conflicts(values: Mapping[str, Any]) -> list[SettingConflict]:
+    """Return the rules broken between the variables of one host.
+
+    ``values`` maps variable names to valid values. A variable that is absent, None,
+    an empty list or false counts as not set. Each message names the variables, the
+    values that are set and the fix.
+    """
+
+    def is_set(name: str) -> bool:
+        value = values.get(name)
+        return value is not None and value is not False and value != []
+
+    conflicts = []
+    if is_set("secondary_probe") != is_set("secondary_threshold_value"):
+        given, missing = ("secondary_probe", "secondary_threshold_value")
+        if not is_set(given):
+            given, missing = missing, given
+        conflicts.append(
+            SettingConflict(
+                given, f"{given} is {_show_value(values[given])} but {missing} is missing; set both or neither"
+            )
+        )
+    if is_set("secondary_threshold_unit") and not is_set("secondary_probe"):
+        conflicts.append(
+            SettingConflict(
+                "secondary_threshold_unit",
+                "secondary_threshold_unit is set but secondary_probe is not; set secondary_probe and"
+                " secondary_threshold_value, or remove secondary_threshold_unit",
+            )
+        )
+    if values.get("gpu_slot_mode") == "per_gpu":
+        conflicts.extend(_per_gpu_conflicts(values, is_set))
+    else:
+        for name in ("gpu_indices", "gpu_index_arg", "gpu_index_env"):
+            if is_set(name):
+                conflicts.append(
+                    SettingConflict(
+                        name,
+                        f"{name} is {_show_value(values[name])} but gpu_slot_mode is not per_gpu, so the router would"
+                        f" ignore it; set gpu_slot_mode: per_gpu, or remove {name}",
+                    )
+                )
+    return conflicts
+
+
+def _per_gpu_conflicts(values: Mapping[str, Any], is_set: Callable[[str], bool]) -> list[SettingConflict]:
+    conflicts = []
+    if not is_set("gpu_indices"):
+        conflicts.append(
+            SettingConflict(
+                "gpu_slot_mode",
+                "gpu_slot_mode is per_gpu but gpu_indices is missing; list the GPUs that jobs may use,"
+                " such as gpu_indices: [0, 1]",
+            )
+        )
+    if is_set("gpu_index_arg") and is_set("gpu_index_env"):
+        conflicts.append(
+            SettingConflict(
+                "gpu_index_arg",
+                f"gpu_index_arg is {values['gpu_index_arg']!r} and gpu_index_env is true; with"
+                " CUDA_VISIBLE_DEVICES=N the workload sees that GPU as index 0, so an index option would"
+                " point at the wrong GPU. Remove one of them",
+            )
+        )
+    elif not is_set("gpu_index_arg") and not is_set("gpu_index_env"):
+        conflicts.append(
+            SettingConflict(
+                "gpu_slot_mode",
+                "gpu_slot_mode is per_gpu but neither gpu_index_arg nor gpu_index_env is set, so every job"
+                " would run on the workload's default GPU; set gpu_index_arg (such as --device_index) or"
+                " gpu_index_env: true",
+            )
+        )
+    return conflicts
+
+
+def _show_value(value: Any) -> str:
+    """Return ``value`` as the inventory writes it: true or false for booleans, else its repr."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,23 @@ case "${FAKE_WORKLOAD_MODE:-exit}" in
   stdin) cat >"${state}/stdin" ;;
   wait-stdin) : >"${state}/done"; read -r _ || true ;;
   sleep) : >"${state}/done"; exec sleep 60 ;;
+  record-signal)
+    # Writes the name of the first signal it gets to "signal", then exits 0.
+    sleep 60 </dev/null >/dev/null 2>&1 &
+    sleeper="$!"
+    for signal in TERM INT HUP QUIT USR1 USR2; do
+      trap "kill ${sleeper}; printf '%s' ${signal} >\"\${state}/signal\"; exit 0" "${signal}"
+    done
+    : >"${state}/done"
+    wait "${sleeper}"
+    ;;
+  allocate)
+    # Holds FAKE_WORKLOAD_BYTES bytes in a shell variable for 1.5 s.
+    block="$(head -c "${FAKE_WORKLOAD_BYTES:?}" /dev/zero | tr '\0' x)"
+    : >"${state}/done"
+    sleep 1.5
+    : "${block}"
+    ;;
   fork-child)
     sleep 60 </dev/null >/dev/null 2>&1 &
     printf '%s' "$!" >"${state}/child"
@@ -77,11 +95,19 @@ cat "${output}"
 exit "${FAKE_PROBE_EXIT:-0}"
 """
 
-LOG_LINE = re.compile(
+# Fields from [ROUTER] to reason=, which decision and exit lines share. metric2,
+# unit2 and threshold2 appear only with a secondary probe, gpu only with per-GPU slots.
+LOG_HEAD = (
     r"^\[ROUTER\] (?P<date>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ \d{4}) "
     r"mode=(?P<mode>\S+) metric=(?P<metric>\S+) time=(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) "
-    r"host=(?P<host>(?:\\.|\S)+) unit=(?P<unit>(?:\\.|\S)+) threshold=(?P<threshold>\S+) slot=(?P<slot>\S+) "
-    r"pid=(?P<pid>\d+) reason=(?P<reason>\S+) input=(?P<input>.*?) args:(?P<args>.*)$"
+    r"host=(?P<host>(?:\\.|\S)+) unit=(?P<unit>(?:\\.|\S)+) threshold=(?P<threshold>\S+) "
+    r"(?:metric2=(?P<metric2>\S+) unit2=(?P<unit2>(?:\\.|\S)+) threshold2=(?P<threshold2>\S+) )?"
+    r"slot=(?P<slot>\S+) (?:gpu=(?P<gpu>\S+) )?pid=(?P<pid>\d+) reason=(?P<reason>\S+) "
+)
+LOG_LINE = re.compile(LOG_HEAD + r"input=(?P<input>.*?) args:(?P<args>.*)$")
+EXIT_LINE = re.compile(
+    LOG_HEAD + r"exit=(?P<exit>\d+) elapsed=(?P<elapsed>\d+\.\d{3}) "
+    r"peak_rss_kb=(?P<peak_rss_kb>\d+|-) input=(?P<input>.*)$"
 )
 
 
@@ -108,13 +134,18 @@ class LogEntry:
 
 
 def parse_log_line(line: str) -> LogEntry:
-    """Split a router log line into fields, failing the test when it does not match the format."""
-    match = LOG_LINE.match(line)
+    """Split a router log line into fields, failing the test when it does not match the format.
+
+    A supervise-mode exit line (mode ending in -EXIT) has no arguments, so its ``args`` is empty.
+    """
+    is_exit_line = re.match(r"^\[ROUTER\] .*? mode=\S+-EXIT ", line) is not None
+    match = (EXIT_LINE if is_exit_line else LOG_LINE).match(line)
     assert match, f"log line does not match the router format: {line!r}"
     fields = match.groupdict()
     input_words = bash_words(fields["input"])
     assert len(input_words) == 1, f"input field is not one quoted word: {fields['input']!r}"
-    return LogEntry(line, fields, input_words[0], bash_words(fields["args"]))
+    args = [] if is_exit_line else bash_words(fields["args"])
+    return LogEntry(line, fields, input_words[0], args)
 
 
 @dataclass
@@ -134,6 +165,12 @@ class Run:
         """Return the one log line this call wrote."""
         assert len(self.log) == 1, f"expected one log line, got {len(self.log)}: {self.log}"
         return self.log[0]
+
+    @property
+    def exit_entry(self) -> LogEntry:
+        """Return the exit line of a supervised call, which follows its decision line."""
+        assert len(self.log) == 2, f"expected a decision and an exit line, got {len(self.log)}: {self.log}"
+        return self.log[1]
 
 
 @dataclass
@@ -214,11 +251,14 @@ class RouterHost:
     def start(
         self, args: list[str], *, mode: str, env: dict[str, str] | None = None
     ) -> tuple[subprocess.Popen, Path]:
-        """Start a job whose workload holds its slot (``mode`` wait-stdin, sleep or fork-child).
+        """Start a job whose workload keeps its slot (``mode`` wait-stdin, sleep, record-signal or fork-child).
 
-        Returns the process and its state directory once the workload has started.
+        Returns the process and its state directory once the workload has started and,
+        in supervise mode, where the router logs its decision after starting the
+        workload, once the decision line is written.
         """
         state = self.new_state_dir()
+        log_before = len(self.log_lines())
         process = subprocess.Popen(
             [str(self.binary), *args],
             env=self.environment(state, {**(env or {}), "FAKE_WORKLOAD_MODE": mode}),
@@ -232,6 +272,8 @@ class RouterHost:
         assert (state / "done").exists(), (
             f"workload did not start: exit {process.poll()}, stderr {process.stderr.read()!r}"
         )
+        if self.settings.router_mode == "supervise":
+            wait_for(lambda: len(self.log_lines()) > log_before)
         return process, state
 
     def stop_all(self) -> None:
@@ -407,3 +449,43 @@ def fake_probe(tmp_path: Path) -> Path:
     path.write_text(FAKE_PROBE)
     path.chmod(0o755)
     return path
+
+
+# Unprivileged runs --------------------------------------------------------------
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def shared_root():
+    """Return a directory that user ``nobody`` can enter, under /tmp; removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="fleetroute-router-", dir="/tmp"))
+    root.chmod(0o755)
+    yield root
+    for path in root.rglob("*"):
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(root)
+
+
+def unprivileged_prefix() -> list[str]:
+    """Return the command prefix that runs a command as user ``nobody``, or none when not root."""
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot drop privileges")
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+
+
+def unprivileged_router(root: Path, media):
+    """Install a router under ``root`` for user ``nobody``, with a copy of the short audio."""
+    router = install_router(root)
+    for path in [root, *root.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    router.log_path.parent.chmod(0o777)
+    shutil.copy(media.short, root / "short.wav")
+    (root / "short.wav").chmod(0o644)
+    (root / "state").mkdir(mode=0o777)
+    (root / "state").chmod(0o777)
+    return router

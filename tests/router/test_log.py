@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 from datetime import datetime, timezone
 
@@ -84,9 +85,10 @@ def test_long_argument_list_is_cut_to_limit(router, media):
     assert len(logged_args) + omitted == len(run.argv)
 
 
-def test_unwritable_log_still_runs_job(make_router, media):
-    router = make_router()
+def test_unwritable_log_still_runs_job(make_router, media, tmp_path):
+    router = make_router(router_log=str(tmp_path / "gone" / "log" / "router.log"))
     router.log_path.parent.rmdir()
+    router.log_path.parent.parent.rmdir()
 
     run = router.run([str(media.short)])
 
@@ -94,6 +96,33 @@ def test_unwritable_log_still_runs_job(make_router, media):
     assert run.argv == [str(media.short), *GPU_ARGS]
     assert "cannot append to the log" in run.stderr
     assert run.log == []
+    assert not router.log_path.parent.parent.exists()
+
+
+def test_missing_log_directory_is_created(make_router, media):
+    router = make_router()
+    router.log_path.parent.rmdir()
+
+    run = router.run([str(media.short)])
+
+    assert run.returncode == 0
+    assert run.stderr == ""
+    assert run.argv == [str(media.short), *GPU_ARGS]
+    assert run.entry["mode"] == "GPU"
+    assert stat.S_IMODE(router.log_path.parent.stat().st_mode) == 0o755
+
+
+def test_log_directory_symlink_is_followed(make_router, media):
+    router = make_router()
+    elsewhere = router.root / "elsewhere"
+    elsewhere.mkdir()
+    router.log_path.parent.rmdir()
+    router.log_path.parent.symlink_to(elsewhere)
+
+    run = router.run([str(media.short)])
+
+    assert run.entry["mode"] == "GPU"
+    assert (elsewhere / router.log_path.name).is_file()
 
 
 def test_log_directory_in_place_of_file_still_runs_job(router, media):

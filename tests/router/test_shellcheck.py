@@ -45,6 +45,26 @@ VARIANTS: dict[str, dict[str, object]] = {
     "exit-codes": {"blocked_exit_code": 1, "config_error_exit_code": 255, "unknown_metric_exit_code": 2},
     "gpu-full-to-cpu": {"on_gpu_full": "cpu", "max_gpu_jobs": 1},
     "block-wait": {"block_wait_seconds": 1},
+    "secondary-pixels": {"secondary_probe": "pixels", "secondary_threshold_value": 2073600},
+    "secondary-custom": {
+        "secondary_probe": 'record() { printf "%s" "$1" >/tmp/x; echo 7.5; }; record',
+        "secondary_threshold_value": 0.5,
+        "secondary_threshold_unit": "it's $HOME",
+    },
+    "supervise": {"router_mode": "supervise"},
+    "per-gpu-arg": {"gpu_slot_mode": "per_gpu", "gpu_indices": [0, 1], "gpu_index_arg": "--device_index"},
+    "per-gpu-env": {"gpu_slot_mode": "per_gpu", "gpu_indices": [3], "gpu_index_env": True, "max_gpu_jobs": 2},
+    "per-gpu-quoted-arg": {"gpu_slot_mode": "per_gpu", "gpu_indices": [0], "gpu_index_arg": "--gpu=$(id) `x`"},
+    "everything": {
+        "router_mode": "supervise",
+        "secondary_probe": "size",
+        "secondary_threshold_value": 10**9,
+        "gpu_slot_mode": "per_gpu",
+        "gpu_indices": [0, 1, 2, 3],
+        "gpu_index_arg": "--device_index",
+        "on_gpu_full": "cpu",
+        "lock_dir": "/run/lock/fleetroute/work/",
+    },
 }
 
 

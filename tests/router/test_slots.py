@@ -5,18 +5,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.router.conftest import CPU_ARGS, GPU_ARGS, install_router, kill_pid, parse_log_line, wait_for
+from tests.router.conftest import (
+    CPU_ARGS,
+    GPU_ARGS,
+    kill_pid,
+    parse_log_line,
+    unprivileged_prefix,
+    unprivileged_router,
+    wait_for,
+)
 
 BLOCKED = 75
 CONFIG_ERROR = 78
-NOBODY = 65534
 
 
 def test_busy_slot_blocks_next_job(router, media):
@@ -113,16 +118,6 @@ def test_lock_path_that_is_a_directory_is_config_error(router, media):
     assert "cannot open the lock file" in run.stderr
 
 
-def test_missing_lock_dir_is_config_error(router, media):
-    router.lock_dir.rmdir()
-
-    run = router.run([str(media.short)])
-
-    assert run.returncode == CONFIG_ERROR
-    assert run.entry["mode"] == "GPU-CONFIG-ERROR"
-    assert not router.lock_dir.exists()
-
-
 def test_unknown_metric_reason_is_kept_when_blocked(router, media):
     router.start([str(media.long)], mode="wait-stdin")
 
@@ -168,41 +163,6 @@ def test_dry_run_needs_exactly_one(router, media, value):
 
     assert run.entry["mode"] == "GPU"
     assert run.argv is not None
-
-
-@pytest.fixture
-def shared_root():
-    """Return a directory that user ``nobody`` can enter, under /tmp; removed afterwards."""
-    root = Path(tempfile.mkdtemp(prefix="fleetroute-router-", dir="/tmp"))
-    root.chmod(0o755)
-    yield root
-    for path in root.rglob("*"):
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(0o755)
-    shutil.rmtree(root)
-
-
-def unprivileged_prefix() -> list[str]:
-    """Return the command prefix that runs a command as user ``nobody``, or none when not root."""
-    if os.geteuid() != 0:
-        return []
-    if not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv: cannot drop privileges")
-    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
-
-
-def unprivileged_router(root: Path, media):
-    """Install a router under ``root`` for user ``nobody``, with a copy of the short audio."""
-    router = install_router(root)
-    for path in [root, *root.rglob("*")]:
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(0o755)
-    router.log_path.parent.chmod(0o777)
-    shutil.copy(media.short, root / "short.wav")
-    (root / "short.wav").chmod(0o644)
-    (root / "state").mkdir(mode=0o777)
-    (root / "state").chmod(0o777)
-    return router
 
 
 def test_read_only_lock_dir_is_config_error(shared_root, media):

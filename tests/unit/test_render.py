@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 
 import jinja2
@@ -244,3 +245,157 @@ def test_inventory_rejects_invalid_router_options(tmp_path, name, value):
 
     with pytest.raises(InventoryError, match=name):
         load_inventory(path)
+
+
+def test_render_router_writes_new_defaults():
+    text = render_router(whisper_settings(), host="h", version="1")
+
+    assert "readonly FR_SECONDARY_PROBE_KIND=''\n" in text
+    assert "readonly FR_SECONDARY_THRESHOLD=''\n" in text
+    assert "readonly FR_ROUTER_MODE=exec\n" in text
+    assert "readonly FR_GPU_SLOT_MODE=shared\n" in text
+    assert "readonly -a FR_GPU_INDICES=()\n" in text
+    assert "readonly FR_GPU_INDEX_ARG=''\n" in text
+    assert "readonly FR_GPU_INDEX_ENV=0\n" in text
+
+
+def test_render_router_writes_secondary_probe():
+    settings = whisper_settings(secondary_probe="pixels", secondary_threshold_value=2073600.0)
+    text = render_router(settings, host="h", version="1")
+
+    assert settings.secondary_threshold_unit == "pixels"
+    assert "readonly FR_SECONDARY_PROBE_KIND=pixels\n" in text
+    assert "readonly FR_SECONDARY_PROBE_COMMAND=''\n" in text
+    assert "readonly FR_SECONDARY_THRESHOLD=2073600\n" in text
+    assert "readonly FR_SECONDARY_THRESHOLD_UNIT=pixels\n" in text
+
+
+def test_render_router_writes_custom_secondary_probe():
+    settings = whisper_settings(secondary_probe="wc -c <", secondary_threshold_value=5)
+    text = render_router(settings, host="h", version="1")
+
+    assert settings.secondary_threshold_unit == "units"
+    assert "readonly FR_SECONDARY_PROBE_KIND=custom\n" in text
+    assert "readonly FR_SECONDARY_PROBE_COMMAND='wc -c <'\n" in text
+
+
+def test_render_router_writes_per_gpu_slots():
+    settings = whisper_settings(
+        router_mode="supervise", gpu_slot_mode="per_gpu", gpu_indices=[0, 2], gpu_index_arg="--device_index"
+    )
+    text = render_router(settings, host="h", version="1")
+
+    assert "readonly FR_ROUTER_MODE=supervise\n" in text
+    assert "readonly FR_GPU_SLOT_MODE=per_gpu\n" in text
+    assert "readonly -a FR_GPU_INDICES=(0 2)\n" in text
+    assert "readonly FR_GPU_INDEX_ARG=--device_index\n" in text
+
+
+def test_render_router_strips_trailing_slash_of_lock_dir():
+    text = render_router(whisper_settings(lock_dir="/run/lock/fleetroute/w//"), host="h", version="1")
+
+    assert "readonly FR_LOCK_DIR=/run/lock/fleetroute/w\n" in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"secondary_probe": "pixels"}, "secondary_probe is 'pixels' but secondary_threshold_value is missing"),
+        ({"secondary_threshold_value": 10}, "secondary_threshold_value is 10 but secondary_probe is missing"),
+        ({"secondary_threshold_unit": "px"}, "secondary_threshold_unit is set but secondary_probe is not"),
+        ({"gpu_slot_mode": "per_gpu", "gpu_index_env": True}, "gpu_slot_mode is per_gpu but gpu_indices is missing"),
+        (
+            {"gpu_slot_mode": "per_gpu", "gpu_indices": [0]},
+            "gpu_slot_mode is per_gpu but neither gpu_index_arg nor gpu_index_env is set",
+        ),
+        (
+            {"gpu_slot_mode": "per_gpu", "gpu_indices": [0], "gpu_index_arg": "--device_index", "gpu_index_env": True},
+            "gpu_index_arg is '--device_index' and gpu_index_env is true",
+        ),
+        ({"gpu_indices": [0, 1]}, "gpu_indices is [0, 1] but gpu_slot_mode is not per_gpu"),
+        ({"gpu_index_env": True}, "gpu_index_env is true but gpu_slot_mode is not per_gpu"),
+    ],
+)
+def test_render_router_rejects_conflicting_settings(overrides, message):
+    with pytest.raises(InventoryError, match=re.escape(f"gpu-1: {message}")):
+        render_router(whisper_settings(**overrides), host="gpu-1", version="1")
+
+
+def write_whisper_inventory(tmp_path, host_vars: dict, group_vars: dict | None = None):
+    document = {
+        "all": {
+            "vars": WHISPER,
+            "children": {"gpus": {"vars": group_vars or {}, "hosts": {"h1": host_vars, "h2": {}}}},
+        }
+    }
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_inventory_reports_half_set_secondary_probe(tmp_path):
+    path = write_whisper_inventory(tmp_path, {"secondary_probe": "pixels"})
+
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+
+    assert len(caught.value.problems) == 1
+    problem = caught.value.problems[0]
+    assert problem.startswith(f"{path}:")
+    assert "host 'h1'" in problem
+    assert "secondary_probe is 'pixels' but secondary_threshold_value is missing; set both or neither" in problem
+
+
+def test_inventory_reports_group_conflict_once(tmp_path):
+    path = write_whisper_inventory(tmp_path, {}, {"gpu_slot_mode": "per_gpu", "gpu_index_env": True})
+
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+
+    assert len(caught.value.problems) == 1
+    assert "hosts 'h1' and 'h2' (set in group 'gpus')" in caught.value.problems[0]
+    assert "gpu_indices is missing" in caught.value.problems[0]
+
+
+def test_inventory_accepts_per_gpu_and_secondary(tmp_path):
+    values = {
+        "gpu_slot_mode": "per_gpu",
+        "gpu_indices": [0, 1],
+        "gpu_index_arg": "--device_index",
+        "secondary_probe": "pixels",
+        "secondary_threshold_value": 2073600,
+        "router_mode": "supervise",
+    }
+    path = write_whisper_inventory(tmp_path, values)
+
+    settings = load_inventory(path).hosts["h1"].settings
+
+    assert settings.gpu_indices == [0, 1]
+    assert settings.gpu_index_arg == "--device_index"
+    assert settings.secondary_threshold_unit == "pixels"
+    assert settings.router_mode == "supervise"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("gpu_indices", []),
+        ("gpu_indices", [-1]),
+        ("gpu_indices", [0, 0]),
+        ("gpu_indices", ["0"]),
+        ("gpu_indices", [True]),
+        ("gpu_indices", 0),
+        ("router_mode", "fork"),
+        ("gpu_slot_mode", "per-gpu"),
+        ("gpu_index_env", "yes"),
+        ("secondary_threshold_value", 0),
+        ("secondary_probe", "pixel"),
+    ],
+)
+def test_inventory_rejects_invalid_new_options(tmp_path, name, value):
+    path = write_whisper_inventory(tmp_path, {name: value})
+
+    with pytest.raises(InventoryError, match=name) as caught:
+        load_inventory(path)
+
+    assert len(caught.value.problems) == 1

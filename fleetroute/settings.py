@@ -86,6 +86,12 @@ VARIABLES: dict[str, Variable] = {
         Variable("router_path", "abs_path", "where the router is installed (default: /usr/local/lib/fleetroute/NAME-router)"),
         Variable("state_dir", "abs_path", "where the install manifest is kept", default="/var/lib/fleetroute"),
         Variable(
+            "tmpfiles_dir",
+            "abs_path",
+            "systemd tmpfiles.d directory for the entry that recreates a lock directory under /run at boot",
+            default="/usr/local/lib/tmpfiles.d",
+        ),
+        Variable(
             "input_rule",
             "str",
             "how the router finds the input: first-file, arg:N, flag:NAME or env:VAR",
@@ -226,6 +232,7 @@ class HostSettings:
     os_reserved_ram_mb: int = 3072
     run_as: str = "root"
     state_dir: str = "/var/lib/fleetroute"
+    tmpfiles_dir: str = "/usr/local/lib/tmpfiles.d"
     input_rule: str = "first-file"
     input_skip_flags: list[str] = field(default_factory=list)
     on_unknown_metric: str = "cpu"
@@ -264,6 +271,11 @@ class HostSettings:
     def real_binary(self) -> str:
         """Return the path the original binary is kept at once wrapped."""
         return self.workload_binary + "-real"
+
+    @property
+    def tmpfiles_path(self) -> str:
+        """Return the path of the tmpfiles.d entry that recreates the lock directory at boot."""
+        return posixpath.join(self.tmpfiles_dir, f"fleetroute-{self.name}.conf")
 
     @property
     def manifest_path(self) -> str:

@@ -61,6 +61,7 @@ class InstallState:
     lock_dir: DirState
     manifest: dict[str, str]
     router_text: str | None = None
+    tmpfiles_sha256: str = "-"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def gather_facts(ssh: SSHHost, settings: HostSettings, *, with_router_text: bool
         posixpath.dirname(settings.router_log),
         settings.lock_dir,
         "1" if with_router_text else "0",
+        settings.tmpfiles_path,
     ]
     result = ssh.run_script(remote_script("probe.sh"), args, name="probe")
     if not result.ok:
@@ -154,6 +156,7 @@ def parse_probe_output(host: str, text: str) -> HostFacts:
         lock_dir=DirState.parse(state.get("lock_dir", "missing")),
         manifest=_key_values(sections.get("manifest", []), separator="="),
         router_text="\n".join(router_lines) + "\n" if router_lines is not None else None,
+        tmpfiles_sha256=state.get("tmpfiles_sha256", "-"),
     )
     probe_tool = state.get("probe_tool", "missing")
     uid = state.get("run_as_uid", "missing")

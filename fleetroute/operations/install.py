@@ -20,6 +20,7 @@ from fleetroute.remote import remote_script
 from fleetroute.settings import HostSettings
 
 NO_CHANGE = "none"
+INSTALL_ACTIONS = ("fresh", "resume", "update-router", "adopt-upgrade", "dirs")
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def _plan_wrapped(state: InstallState, settings: HostSettings, router_sha256: st
 
 
 def _dir_changes(state: InstallState, settings: HostSettings) -> list[str]:
-    changes = []
+    changes = _tmpfiles_changes(state, settings)
     for label, directory, path, mode in (
         ("log", state.log_dir, posixpath.dirname(settings.router_log), "755"),
         ("lock", state.lock_dir, settings.lock_dir, "750"),
@@ -123,6 +124,39 @@ def _dir_changes(state: InstallState, settings: HostSettings) -> list[str]:
         elif directory.owner != settings.run_as or directory.mode != mode:
             changes.append(f"set {label} directory {path} to owner {settings.run_as}, mode {mode}")
     return changes
+
+
+def tmpfiles_conf(settings: HostSettings) -> str:
+    """Return the tmpfiles.d entry that recreates the lock directory at boot.
+
+    /run is a tmpfs, so a lock directory there and its parents vanish at every reboot;
+    systemd-tmpfiles recreates them from this entry. Returns "" for a lock directory
+    outside /run. Raises ``InstallError`` for a path that tmpfiles.d cannot hold.
+    """
+    lock_dir = posixpath.normpath(settings.lock_dir)
+    if not lock_dir.startswith("/run/"):
+        return ""
+    if any(char.isspace() or char in "%\\" for char in lock_dir):
+        raise InstallError(
+            f"lock_dir {lock_dir!r} contains whitespace, % or a backslash, which a tmpfiles.d entry "
+            f"cannot hold; choose a plain path"
+        )
+    base = "/run/lock" if lock_dir.startswith("/run/lock/") else "/run"
+    lines = [f"# Written by fleetroute: recreates the lock directory of {settings.name} at boot."]
+    parents = lock_dir[len(base) + 1 :].split("/")[:-1]
+    for depth in range(1, len(parents) + 1):
+        lines.append(f"d {base}/{'/'.join(parents[:depth])} 0755 root root -")
+    lines.append(f"d {lock_dir} 0750 {settings.run_as} - -")
+    return "\n".join(lines) + "\n"
+
+
+def _tmpfiles_changes(state: InstallState, settings: HostSettings) -> list[str]:
+    conf = tmpfiles_conf(settings)
+    wanted = sha256_text(conf) if conf else "-"
+    if state.tmpfiles_sha256 == wanted:
+        return []
+    verb = "write" if conf else "remove"
+    return [f"{verb} tmpfiles.d entry {settings.tmpfiles_path}"]
 
 
 def plan_uninstall(state: InstallState, settings: HostSettings) -> Plan:
@@ -146,7 +180,7 @@ def plan_uninstall(state: InstallState, settings: HostSettings) -> Plan:
                 "remove manifest",
             ),
         )
-    if state.manifest or state.router.kind != "missing":
+    if state.manifest or state.router.kind != "missing" or state.tmpfiles_sha256 != "-":
         return Plan("clean", (f"remove router {router_path}", "remove manifest"))
     return Plan(NO_CHANGE, ())
 
@@ -182,6 +216,8 @@ def apply(ssh: SSHHost, plan: Plan, state: InstallState, settings: HostSettings,
         settings.lock_dir,
         settings.run_as,
         time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        settings.tmpfiles_path,
+        tmpfiles_conf(settings) if plan.action in INSTALL_ACTIONS else "",
     ]
     stdin = router_text.encode() if plan.write_router else None
     result = ssh.run_script(remote_script("install.sh"), args, name="install", stdin=stdin)

@@ -1,8 +1,10 @@
 # Apply one install or uninstall action of the binary-wrapper pattern on a host.
 #
 # Run as: bash -c "$(cat install.sh)" fleetroute-install ACTION BINARY REAL ROUTER \
-#           ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP
-# with the router text on stdin for actions that write it. The caller probed the
+#           ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP \
+#           TMPFILES_PATH TMPFILES_TEXT
+# with the router text on stdin for actions that write it. TMPFILES_TEXT is the
+# tmpfiles.d entry to keep at TMPFILES_PATH; empty means none (the file is removed). The caller probed the
 # host first and chose ACTION; EXPECTED_STATE is what it saw at BINARY, so a host
 # that changed in between is left alone.
 #
@@ -117,6 +119,24 @@ ensure_dir() {
   chmod "${mode}" -- "${dir}"
 }
 
+# Keep the tmpfiles.d entry at PATH equal to TEXT, or remove it when TEXT is empty.
+sync_tmpfiles() {
+  local path="$1" text="$2"
+  if [[ -z "${text}" ]]; then
+    rm -f -- "${path}"
+    return
+  fi
+  if [[ -f "${path}" && "$(cat -- "${path}")"$'\n' == "${text}" ]]; then
+    return
+  fi
+  mkdir -p -- "$(dirname -- "${path}")"
+  TMP_FILE="$(mktemp -- "${path}.XXXXXX")"
+  printf '%s' "${text}" >"${TMP_FILE}"
+  chmod 0644 -- "${TMP_FILE}"
+  mv -f -T -- "${TMP_FILE}" "${path}"
+  TMP_FILE=""
+}
+
 write_manifest() {
   local manifest="$1" binary="$2" real="$3" router="$4" router_sha="$5" run_as="$6" log_dir="$7" lock_dir="$8"
   TMP_FILE="$(mktemp -- "${manifest}.XXXXXX")"
@@ -137,9 +157,10 @@ write_manifest() {
 }
 
 main() {
-  [[ $# -eq 12 ]] || die 2 "usage: ACTION BINARY REAL ROUTER ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP"
+  [[ $# -eq 14 ]] || die 2 "usage: ACTION BINARY REAL ROUTER ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP TMPFILES_PATH TMPFILES_TEXT"
   local action="$1" binary="$2" real="$3" router="$4" router_sha="$5" expected="$6"
   local state_dir="$7" manifest="$8" log_dir="$9" lock_dir="${10}" run_as="${11}" stamp="${12}"
+  local tmpfiles_path="${13}" tmpfiles_text="${14}"
   trap cleanup EXIT
 
   take_host_lock "${state_dir}" "$(basename -- "${binary}")"
@@ -149,6 +170,7 @@ main() {
     fresh | resume | update-router | adopt-upgrade | dirs)
       ensure_dir "${log_dir}" "${run_as}" 0755
       ensure_dir "${lock_dir}" "${run_as}" 0750
+      sync_tmpfiles "${tmpfiles_path}" "${tmpfiles_text}"
       ;;
   esac
 
@@ -174,14 +196,14 @@ main() {
     dirs) ;;
     restore)
       mv -f -T -- "${real}" "${binary}"
-      rm -f -- "${router}" "${manifest}"
+      rm -f -- "${router}" "${manifest}" "${tmpfiles_path}"
       ;;
     detach)
       mv -f -T -- "${real}" "${real}.fleetroute-backup-${stamp}"
-      rm -f -- "${router}" "${manifest}"
+      rm -f -- "${router}" "${manifest}" "${tmpfiles_path}"
       ;;
     clean)
-      rm -f -- "${router}" "${manifest}"
+      rm -f -- "${router}" "${manifest}" "${tmpfiles_path}"
       ;;
     *)
       die 2 "unknown action ${action}"

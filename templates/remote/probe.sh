@@ -1,7 +1,7 @@
 # Probe one host for deploy: GPUs, RAM, tools and the install state of one workload.
 #
 # Run as: bash -c "$(cat probe.sh)" fleetroute-probe NVIDIA_SMI BINARY REAL ROUTER \
-#           MANIFEST PROBE_TOOL RUN_AS LOG_DIR LOCK_DIR SEND_ROUTER
+#           MANIFEST PROBE_TOOL RUN_AS LOG_DIR LOCK_DIR SEND_ROUTER TMPFILES
 # Output: sections that start with a line "@@fleetroute:NAME@@"; anything printed
 # before the first section (login banners, shell startup noise) is not ours.
 # Exit code: 0 unless bash itself fails; problems are reported inside sections.
@@ -75,7 +75,7 @@ probe_gpus() {
 }
 
 probe_install() {
-  local binary="$1" real="$2" router="$3" probe_tool="$4" run_as="$5" log_dir="$6" lock_dir="$7"
+  local binary="$1" real="$2" router="$3" probe_tool="$4" run_as="$5" log_dir="$6" lock_dir="$7" tmpfiles="$8"
   section "state"
   printf 'binary=%s\n' "$(describe_path "${binary}")"
   printf 'binary_sha256=%s\n' "$(checksum "${binary}")"
@@ -90,16 +90,17 @@ probe_install() {
   printf 'run_as_uid=%s\n' "$(id -u -- "${run_as}" 2>/dev/null || echo missing)"
   printf 'log_dir=%s\n' "$(describe_dir "${log_dir}")"
   printf 'lock_dir=%s\n' "$(describe_dir "${lock_dir}")"
+  printf 'tmpfiles_sha256=%s\n' "$(checksum "${tmpfiles}")"
   printf 'user=%s\n' "$(id -un)"
 }
 
 main() {
   local nvidia_smi="$1" binary="$2" real="$3" router="$4" manifest="$5"
-  local probe_tool="$6" run_as="$7" log_dir="$8" lock_dir="$9" send_router="${10}"
+  local probe_tool="$6" run_as="$7" log_dir="$8" lock_dir="$9" send_router="${10}" tmpfiles="${11}"
   probe_gpus "${nvidia_smi}"
   section "meminfo"
   grep -E '^(MemTotal|MemAvailable):' /proc/meminfo
-  probe_install "${binary}" "${real}" "${router}" "${probe_tool}" "${run_as}" "${log_dir}" "${lock_dir}"
+  probe_install "${binary}" "${real}" "${router}" "${probe_tool}" "${run_as}" "${log_dir}" "${lock_dir}" "${tmpfiles}"
   section "manifest"
   if [[ -f "${manifest}" ]]; then
     cat -- "${manifest}"

@@ -223,3 +223,20 @@ def test_text_output_has_recap(fleet):
     assert "deploy recap" in result.stdout
     assert "a4000" in result.stdout and "changed" in result.stdout
     assert "unreachable" in result.stdout
+
+
+def test_lock_dir_recreated_after_reboot(fleet):
+    deploy(fleet, "--limit", "a4000")
+    conf = "/usr/local/lib/tmpfiles.d/fleetroute-whisper-ctranslate2.conf"
+    assert "d /run/lock/fleetroute/whisper-ctranslate2 0750 root" in host_file(fleet, "a4000", conf).read_text()
+
+    fleet.exec("a4000", "rm -rf /run/lock/fleetroute", check=True)
+    job = f"FLEETROUTE_DRY_RUN=1 {BINARY} /etc/hostname"
+    assert fleet.exec("a4000", job).returncode == 78
+
+    fleet.exec("a4000", ["systemd-tmpfiles", "--create", conf], check=True)
+    assert fleet.exec("a4000", job).returncode == 0
+    assert deploy(fleet, "--limit", "a4000").json["hosts"]["a4000"]["status"] == "ok"
+
+    fleetroute("uninstall", "-i", str(fleet.inventory), "--limit", "a4000")
+    assert not host_file(fleet, "a4000", conf).exists()

@@ -6,7 +6,7 @@ import pytest
 
 from fleetroute.errors import InstallError
 from fleetroute.facts.host import DirState, PathState
-from fleetroute.operations.install import expected_state, plan_install, plan_uninstall
+from fleetroute.operations.install import expected_state, plan_install, plan_uninstall, sha256_text, tmpfiles_conf
 
 from .helpers import install_state, whisper_settings
 
@@ -22,6 +22,7 @@ WRAPPED = {
     "router": PathState("file"),
     "router_sha256": SHA,
     "manifest": {"router_sha256": SHA},
+    "tmpfiles_sha256": sha256_text(tmpfiles_conf(SETTINGS)),
 }
 
 
@@ -121,3 +122,29 @@ def test_expected_state_forms():
     assert expected_state(install_state()) == "file:1:100"
     assert expected_state(install_state(**WRAPPED)) == f"symlink:{ROUTER}"
     assert expected_state(install_state(binary=PathState("missing"))) == "missing"
+
+
+def test_tmpfiles_entry_recreates_lock_dir_and_parents():
+    lines = tmpfiles_conf(SETTINGS).splitlines()
+    assert lines[1:] == [
+        "d /run/lock/fleetroute 0755 root root -",
+        "d /run/lock/fleetroute/whisper-ctranslate2 0750 root - -",
+    ]
+
+
+def test_tmpfiles_entry_only_under_run():
+    assert tmpfiles_conf(whisper_settings(lock_dir="/var/lib/whisper/locks")) == ""
+    assert tmpfiles_conf(whisper_settings(lock_dir="/run/whisper", run_as="runner")).splitlines()[1:] == [
+        "d /run/whisper 0750 runner - -"
+    ]
+
+
+def test_tmpfiles_entry_rejects_spaces():
+    with pytest.raises(InstallError, match="tmpfiles.d"):
+        tmpfiles_conf(whisper_settings(lock_dir="/run/lock/whisper locks"))
+
+
+def test_missing_tmpfiles_entry_planned():
+    plan = plan_install(install_state(**{**WRAPPED, "tmpfiles_sha256": "-"}), SETTINGS, SHA)
+    assert plan.action == "dirs"
+    assert f"write tmpfiles.d entry {SETTINGS.tmpfiles_path}" in plan.changes

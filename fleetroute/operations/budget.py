@@ -1,7 +1,9 @@
 """Memory budget worksheet: VRAM and RAM headroom for the configured slot counts.
 
 GPU: headroom = VRAM - workload_vram_mb x max_gpu_jobs, checked for every GPU on its
-own, because without per-GPU slots the workload may land on any of them. RAM:
+own, because with shared slots the workload may land on any of them; with per-GPU
+slots (``gpu_slot_mode: per_gpu``) only the GPUs of ``gpu_indices`` count, each
+with its own ``max_gpu_jobs``. RAM:
 headroom = RAM - os_reserved_ram_mb - workload_ram_mb x max_cpu_jobs. The systemd
 ``MemoryMax`` recommendation is the larger path peak plus 20%.
 """
@@ -38,10 +40,17 @@ class Budget:
     max_gpu_jobs_fit: int | None
     max_cpu_jobs_fit: int
     memory_max_mb: int
+    missing_gpu_indices: tuple[int, ...] = ()
 
     def problems(self, settings: HostSettings) -> list[str]:
         """Return one message per negative or unknown headroom, with the numbers behind it."""
         problems = []
+        if self.missing_gpu_indices:
+            found = ", ".join(str(gpu.index) for gpu in self.gpus) or "none"
+            problems.append(
+                f"gpu_indices lists GPU {', '.join(map(str, self.missing_gpu_indices))}, which nvidia-smi does "
+                f"not show on this host (GPUs in use: {found}); fix gpu_indices"
+            )
         for gpu in self.gpus:
             if gpu.vram_mb is None:
                 problems.append(
@@ -83,6 +92,11 @@ def compute_budget(settings: HostSettings, gpus: tuple[Gpu, ...] | list[Gpu], ra
     ``gpu_vram_mb`` from the inventory, when set, replaces every GPU's reported total.
     Pure arithmetic: raises nothing.
     """
+    missing: tuple[int, ...] = ()
+    if settings.gpu_slot_mode == "per_gpu":
+        present = {gpu.index for gpu in gpus}
+        missing = tuple(index for index in settings.gpu_indices if index not in present)
+        gpus = [gpu for gpu in gpus if gpu.index in settings.gpu_indices]
     gpu_budgets = tuple(_gpu_budget(settings, gpu) for gpu in gpus)
     known_fits = [g.max_jobs_fit for g in gpu_budgets if g.max_jobs_fit is not None]
     max_gpu_jobs_fit = min(known_fits) if known_fits and len(known_fits) == len(gpu_budgets) else None
@@ -96,6 +110,7 @@ def compute_budget(settings: HostSettings, gpus: tuple[Gpu, ...] | list[Gpu], ra
         max_gpu_jobs_fit=max_gpu_jobs_fit,
         max_cpu_jobs_fit=max(cpu_pool_mb // settings.workload_ram_mb, 0),
         memory_max_mb=math.ceil(cpu_peak_mb * MEMORY_MAX_MARGIN),
+        missing_gpu_indices=missing,
     )
 
 

@@ -64,3 +64,22 @@ def test_configured_gpu_vram_replaces_unknown():
     budget = compute_budget(settings, [gpu(0, None, "NVIDIA GB10")], ram_total_mb=131072)
     assert budget.gpus[0].vram_mb == 98304
     assert budget.problems(settings) == []
+
+
+def test_per_gpu_slots_count_only_listed_gpus():
+    settings = whisper_settings(
+        gpu_slot_mode="per_gpu", gpu_indices=[0], gpu_index_arg="--device_index", max_gpu_jobs=2
+    )
+    budget = compute_budget(settings, [gpu(0, 12288, "RTX 3060"), gpu(1, 2048, "GT 1030")], ram_total_mb=65536)
+    assert [g.index for g in budget.gpus] == [0]
+    assert budget.problems(settings) == []
+
+
+def test_per_gpu_slots_missing_index():
+    settings = whisper_settings(
+        gpu_slot_mode="per_gpu", gpu_indices=[0, 5], gpu_index_arg="--device_index", max_gpu_jobs=1
+    )
+    budget = compute_budget(settings, [gpu(0, 16384)], ram_total_mb=65536)
+    (problem,) = budget.problems(settings)
+    assert "gpu_indices lists GPU 5" in problem
+    assert "GPUs in use: 0" in problem

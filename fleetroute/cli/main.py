@@ -37,7 +37,9 @@ from fleetroute.cli.common import (
     run_fleet,
     setup_logging,
 )
+from fleetroute.cli import logstats
 from fleetroute.cli.output import print_json
+from fleetroute.cli.verify import verify
 from fleetroute.errors import FleetrouteError, InventoryError
 from fleetroute.inventory import load_inventory
 from fleetroute.operations.deploy import DeployOptions, deploy_host, uninstall_host
@@ -119,6 +121,10 @@ def uninstall(
     title = "uninstall recap" + (" (check mode: nothing was changed)" if check else "")
     task = lambda h, r: uninstall_host(h, r, options)  # noqa: E731
     run_fleet("uninstall", inventory, limit, forks, json_output, task, title, check=check)
+
+
+app.command("verify")(verify)
+app.command("log-stats")(logstats.log_stats)
 
 
 @app.command("inventory")

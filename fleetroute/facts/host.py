@@ -62,6 +62,7 @@ class InstallState:
     manifest: dict[str, str]
     router_text: str | None = None
     tmpfiles_sha256: str = "-"
+    foreign_files: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class HostFacts:
     remote_user: str
     install: InstallState
     noise: tuple[str, ...] = field(default_factory=tuple)
+    # Output of ``nvidia-smi -L``, which the probe runs only when a GPU reports MIG mode Enabled.
+    gpu_list: tuple[str, ...] = field(default_factory=tuple)
 
 
 def gather_facts(ssh: SSHHost, settings: HostSettings, *, with_router_text: bool = False) -> HostFacts:
@@ -97,6 +100,7 @@ def gather_facts(ssh: SSHHost, settings: HostSettings, *, with_router_text: bool
         settings.lock_dir,
         "1" if with_router_text else "0",
         settings.tmpfiles_path,
+        settings.router_log,
     ]
     result = ssh.run_script(remote_script("probe.sh"), args, name="probe")
     if not result.ok:
@@ -157,6 +161,7 @@ def parse_probe_output(host: str, text: str) -> HostFacts:
         manifest=_key_values(sections.get("manifest", []), separator="="),
         router_text="\n".join(router_lines) + "\n" if router_lines is not None else None,
         tmpfiles_sha256=state.get("tmpfiles_sha256", "-"),
+        foreign_files=int(state.get("foreign_files", "0") or 0),
     )
     probe_tool = state.get("probe_tool", "missing")
     uid = state.get("run_as_uid", "missing")
@@ -169,6 +174,7 @@ def parse_probe_output(host: str, text: str) -> HostFacts:
         remote_user=state.get("user", "?"),
         install=install,
         noise=tuple(noise),
+        gpu_list=tuple(_gpu_list_lines(sections)),
     )
 
 
@@ -181,6 +187,13 @@ def _gpu_facts(sections: dict[str, list[str]]) -> GpuFacts:
             fields = tuple(info.get("fields", "").split(","))
             return parse_nvidia_smi("\n".join(lines), int(info.get("exit", "1")), fields)
     return GpuFacts(usable=False, message="host probe returned no nvidia-smi section")
+
+
+def _gpu_list_lines(sections: dict[str, list[str]]) -> list[str]:
+    for header, lines in sections.items():
+        if header.startswith("nvidia-smi-list "):
+            return lines
+    return []
 
 
 def _key_values(lines: list[str], separator: str) -> dict[str, str]:

@@ -111,6 +111,8 @@ def _plan_wrapped(state: InstallState, settings: HostSettings, router_sha256: st
 
 def _dir_changes(state: InstallState, settings: HostSettings) -> list[str]:
     changes = _tmpfiles_changes(state, settings)
+    if state.foreign_files:
+        changes.append(f"give {state.foreign_files} lock or log file(s) to owner {settings.run_as}")
     for label, directory, path, mode in (
         ("log", state.log_dir, posixpath.dirname(settings.router_log), "755"),
         ("lock", state.lock_dir, settings.lock_dir, "750"),
@@ -218,6 +220,7 @@ def apply(ssh: SSHHost, plan: Plan, state: InstallState, settings: HostSettings,
         time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         settings.tmpfiles_path,
         tmpfiles_conf(settings) if plan.action in INSTALL_ACTIONS else "",
+        settings.router_log,
     ]
     stdin = router_text.encode() if plan.write_router else None
     result = ssh.run_script(remote_script("install.sh"), args, name="install", stdin=stdin)

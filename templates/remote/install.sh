@@ -2,7 +2,7 @@
 #
 # Run as: bash -c "$(cat install.sh)" fleetroute-install ACTION BINARY REAL ROUTER \
 #           ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP \
-#           TMPFILES_PATH TMPFILES_TEXT
+#           TMPFILES_PATH TMPFILES_TEXT LOG_FILE
 # with the router text on stdin for actions that write it. TMPFILES_TEXT is the
 # tmpfiles.d entry to keep at TMPFILES_PATH; empty means none (the file is removed). The caller probed the
 # host first and chose ACTION; EXPECTED_STATE is what it saw at BINARY, so a host
@@ -137,6 +137,15 @@ sync_tmpfiles() {
   TMP_FILE=""
 }
 
+# Give the lock files in DIR and LOG (with its rotations) to OWNER, so that a
+# change of run_as does not leave the router unable to open files a former user made.
+give_files() {
+  local dir="$1" log="$2" owner="$3"
+  find "${dir}" "$(dirname -- "${log}")" -maxdepth 1 -type f \
+    \( -name '*.lock' -o -name "$(basename -- "${log}")*" \) ! -user "${owner}" \
+    -exec chown -- "${owner}:" {} +
+}
+
 write_manifest() {
   local manifest="$1" binary="$2" real="$3" router="$4" router_sha="$5" run_as="$6" log_dir="$7" lock_dir="$8"
   TMP_FILE="$(mktemp -- "${manifest}.XXXXXX")"
@@ -157,10 +166,10 @@ write_manifest() {
 }
 
 main() {
-  [[ $# -eq 14 ]] || die 2 "usage: ACTION BINARY REAL ROUTER ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP TMPFILES_PATH TMPFILES_TEXT"
+  [[ $# -eq 15 ]] || die 2 "usage: ACTION BINARY REAL ROUTER ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP TMPFILES_PATH TMPFILES_TEXT LOG_FILE"
   local action="$1" binary="$2" real="$3" router="$4" router_sha="$5" expected="$6"
   local state_dir="$7" manifest="$8" log_dir="$9" lock_dir="${10}" run_as="${11}" stamp="${12}"
-  local tmpfiles_path="${13}" tmpfiles_text="${14}"
+  local tmpfiles_path="${13}" tmpfiles_text="${14}" log_file="${15}"
   trap cleanup EXIT
 
   take_host_lock "${state_dir}" "$(basename -- "${binary}")"
@@ -171,6 +180,7 @@ main() {
       ensure_dir "${log_dir}" "${run_as}" 0755
       ensure_dir "${lock_dir}" "${run_as}" 0750
       sync_tmpfiles "${tmpfiles_path}" "${tmpfiles_text}"
+      give_files "${lock_dir}" "${log_file}" "${run_as}"
       ;;
   esac
 

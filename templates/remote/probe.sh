@@ -1,7 +1,7 @@
 # Probe one host for deploy: GPUs, RAM, tools and the install state of one workload.
 #
 # Run as: bash -c "$(cat probe.sh)" fleetroute-probe NVIDIA_SMI BINARY REAL ROUTER \
-#           MANIFEST PROBE_TOOL RUN_AS LOG_DIR LOCK_DIR SEND_ROUTER TMPFILES
+#           MANIFEST PROBE_TOOL RUN_AS LOG_DIR LOCK_DIR SEND_ROUTER TMPFILES LOG_FILE
 # Output: sections that start with a line "@@fleetroute:NAME@@"; anything printed
 # before the first section (login banners, shell startup noise) is not ours.
 # Exit code: 0 unless bash itself fails; problems are reported inside sections.
@@ -39,6 +39,17 @@ checksum() {
   fi
 }
 
+# Count the lock files in DIR and the log file LOG (with its rotations) not owned by USER.
+count_foreign_files() {
+  local dir="$1" log="$2" user="$3"
+  if ! id -u -- "${user}" >/dev/null 2>&1; then
+    printf '0\n'
+    return
+  fi
+  find "${dir}" "$(dirname -- "${log}")" -maxdepth 1 -type f \
+    \( -name '*.lock' -o -name "$(basename -- "${log}")*" \) ! -user "${user}" 2>/dev/null | wc -l
+}
+
 inode() {
   stat -L -c '%d:%i' -- "$1" 2>/dev/null || printf '%s\n' '-'
 }
@@ -72,10 +83,17 @@ probe_gpus() {
   fi
   section "nvidia-smi exit=${status} fields=${fields}"
   printf '%s\n' "${output}"
+  # MIG instances are not rows of --query-gpu; only "nvidia-smi -L" lists them with their profiles.
+  if grep -qE ', Enabled$' <<<"${output}"; then
+    output="$("${nvidia_smi}" -L 2>&1)"
+    section "nvidia-smi-list exit=$?"
+    printf '%s\n' "${output}"
+  fi
 }
 
 probe_install() {
   local binary="$1" real="$2" router="$3" probe_tool="$4" run_as="$5" log_dir="$6" lock_dir="$7" tmpfiles="$8"
+  local log_file="$9"
   section "state"
   printf 'binary=%s\n' "$(describe_path "${binary}")"
   printf 'binary_sha256=%s\n' "$(checksum "${binary}")"
@@ -91,16 +109,19 @@ probe_install() {
   printf 'log_dir=%s\n' "$(describe_dir "${log_dir}")"
   printf 'lock_dir=%s\n' "$(describe_dir "${lock_dir}")"
   printf 'tmpfiles_sha256=%s\n' "$(checksum "${tmpfiles}")"
+  printf 'foreign_files=%s\n' "$(count_foreign_files "${lock_dir}" "${log_file}" "${run_as}")"
   printf 'user=%s\n' "$(id -un)"
 }
 
 main() {
   local nvidia_smi="$1" binary="$2" real="$3" router="$4" manifest="$5"
   local probe_tool="$6" run_as="$7" log_dir="$8" lock_dir="$9" send_router="${10}" tmpfiles="${11}"
+  local log_file="${12}"
   probe_gpus "${nvidia_smi}"
   section "meminfo"
   grep -E '^(MemTotal|MemAvailable):' /proc/meminfo
-  probe_install "${binary}" "${real}" "${router}" "${probe_tool}" "${run_as}" "${log_dir}" "${lock_dir}" "${tmpfiles}"
+  probe_install "${binary}" "${real}" "${router}" "${probe_tool}" "${run_as}" "${log_dir}" "${lock_dir}" \
+    "${tmpfiles}" "${log_file}"
   section "manifest"
   if [[ -f "${manifest}" ]]; then
     cat -- "${manifest}"

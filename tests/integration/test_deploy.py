@@ -240,3 +240,21 @@ def test_lock_dir_recreated_after_reboot(fleet):
 
     fleetroute("uninstall", "-i", str(fleet.inventory), "--limit", "a4000")
     assert not host_file(fleet, "a4000", conf).exists()
+
+
+def test_run_as_change_hands_over_files(fleet, tmp_path):
+    deploy(fleet, "--limit", "a4000")
+    assert fleet.exec("a4000", f"FLEETROUTE_DRY_RUN=1 {BINARY} /etc/hostname").returncode == 0
+    inventory = yaml.safe_load(fleet.inventory.read_text())
+    inventory["all"]["vars"]["run_as"] = "nobody"
+    changed = tmp_path / "inventory.yml"
+    changed.write_text(yaml.safe_dump(inventory))
+
+    report = fleetroute("deploy", "-i", str(changed), "--limit", "a4000", "--json").json["hosts"]["a4000"]
+    assert report["status"] == "changed"
+    assert "give 2 lock or log file(s) to owner nobody" in report["changes"]
+    lock = host_file(fleet, "a4000", "/run/lock/fleetroute/whisper-ctranslate2/cpu.0.lock")
+    assert lock.stat().st_uid == 65534
+    assert host_file(fleet, "a4000", "/var/log/fleetroute/whisper-ctranslate2.log").stat().st_uid == 65534
+    again = fleetroute("deploy", "-i", str(changed), "--limit", "a4000", "--json").json["hosts"]["a4000"]
+    assert again["status"] == "ok"

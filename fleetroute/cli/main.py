@@ -1,8 +1,8 @@
 """The ``fleetroute`` command. Thin: parse options, call the library, print, exit.
 
 Exit codes, mapped in ``exit_status()`` only:
-  0    every host ok or changed
-  2    at least one host failed (bit 2)
+  0    every host ok or changed (verify: every check passed)
+  2    at least one host failed (bit 2); for verify also degraded or incomplete
   4    at least one host unreachable (bit 4); 6 when both
   1    invalid inventory or configuration; nothing was touched
   64   invalid command-line usage

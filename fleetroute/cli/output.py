@@ -19,8 +19,11 @@ class HostPrinter:
     """Prints one block per host as it finishes, prefixed with the host name, aligned.
 
     Thread-safe: the runner calls ``__call__`` from worker threads. With ``quiet``
-    (for ``--json``) it prints nothing.
+    (for ``--json``) it prints nothing. Subclasses print other details per host by
+    overriding ``print_details``, and may extend ``styles``.
     """
+
+    styles = STYLES
 
     def __init__(self, host_names: list[str], *, check: bool = False, quiet: bool = False):
         self.width = max((len(name) for name in host_names), default=4)
@@ -41,14 +44,18 @@ class HostPrinter:
         if self.check and status == CHANGED:
             status = "would change"
         line = Text(prefix)
-        line.append(f"{status:<12}", style=STYLES.get(report.status, ""))
+        line.append(f"{status:<12}", style=self.styles.get(report.status, ""))
         if report.error:
             line.append(f" {report.error}")
         self.console.print(line)
-        for change in report.changes if report.status in (OK, CHANGED) else ():
-            self.console.print(Text(f"{prefix}  - {change}"))
+        self.print_details(report, prefix)
         for warning in report.warnings:
             self.console.print(Text(f"{prefix}  warning: {warning}", style="yellow"))
+
+    def print_details(self, report: HostReport, prefix: str) -> None:
+        """Print the changes made on the host and the router diff, each line after ``prefix``."""
+        for change in report.changes if report.status in (OK, CHANGED) else ():
+            self.console.print(Text(f"{prefix}  - {change}"))
         if report.diff:
             for diff_line in report.diff.splitlines():
                 self.console.print(Text(f"{prefix}  {diff_line}", style=_diff_style(diff_line)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from typing import Annotated
 
 import typer
@@ -26,7 +25,7 @@ from fleetroute.cli.common import (
     connect_options,
     setup_logging,
 )
-from fleetroute.cli.output import STYLES
+from fleetroute.cli.output import STYLES, HostPrinter
 from fleetroute.inventory import load_inventory
 from fleetroute.operations.verify import (
     CHECKS,
@@ -97,40 +96,19 @@ def print_verify_json(reports: list[HostReport], exit_status: int, *, full: bool
     sys.stdout.write("\n")
 
 
-class VerifyPrinter:
-    """Prints each host's status and the reason of every check that did not pass, as hosts finish.
+class VerifyPrinter(HostPrinter):
+    """Prints each host's status and the reason of every check that did not pass, as hosts finish."""
 
-    Thread-safe: the runner calls it from worker threads. With ``quiet`` (for
-    ``--json``) it prints nothing.
-    """
+    styles = STATUS_STYLES
 
-    def __init__(self, host_names: list[str], *, quiet: bool = False):
-        self.width = max((len(name) for name in host_names), default=4)
-        self.quiet = quiet
-        self.console = Console(highlight=False, soft_wrap=True)
-        self.lock = threading.Lock()
-
-    def __call__(self, report: HostReport) -> None:
-        if self.quiet:
-            return
-        with self.lock:
-            self._print(report)
-
-    def _print(self, report: HostReport) -> None:
-        prefix = f"{report.name:<{self.width}}  "
-        line = Text(prefix)
-        line.append(f"{report.status:<12}", style=STATUS_STYLES.get(report.status, ""))
-        if report.error:
-            line.append(f" {report.error}")
-        self.console.print(line)
+    def print_details(self, report: HostReport, prefix: str) -> None:
+        """Print one line per check that did not pass: its verdict and reason."""
         for name, check in getattr(report, "checks", {}).items():
             if check["verdict"] != PASS:
                 verdict = Text(f"{prefix}  {name}: ")
                 verdict.append(check["verdict"], style=VERDICT_STYLES.get(check["verdict"], ""))
                 verdict.append(f": {check['reason']}")
                 self.console.print(verdict)
-        for warning in report.warnings:
-            self.console.print(Text(f"{prefix}  warning: {warning}", style="yellow"))
 
 
 def print_verify_table(reports: list[HostReport], title: str) -> None:

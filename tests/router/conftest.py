@@ -9,7 +9,6 @@ ffmpeg, and the router probes them with the real ffprobe unless a test points
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil

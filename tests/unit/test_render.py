@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 
@@ -14,7 +13,6 @@ from hypothesis import strategies as st
 
 from fleetroute import render
 from fleetroute.errors import InventoryError
-from fleetroute.settings import HostSettings
 from fleetroute.render import (
     InputRule,
     format_number,

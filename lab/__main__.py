@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nssh -F {lab.ssh_config} a4000 nvidia-smi")
             print(f"inventory: {lab.inventory}")
         elif args.command == "down":
-            stopped = Lab(args.dir).down()
-            print(f"stopped PIDs: {' '.join(map(str, stopped)) or 'none'}")
+            Lab(args.dir).down()
         else:
             print_status(Lab(args.dir))
     except LabError as error:

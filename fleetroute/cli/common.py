@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import sys
 from collections.abc import Callable
@@ -23,7 +24,7 @@ LimitOption = Annotated[
     Optional[str],
     typer.Option("--limit", "-l", help="Host pattern: names, groups, globs, 'a,b', '!exclude', '&intersect'."),
 ]
-ForksOption = Annotated[int, typer.Option("--forks", "-f", min=1, help="Maximum hosts worked on at once (hosts).")]
+ForksOption = Annotated[int, typer.Option("--forks", "-f", min=1, help="Hosts worked on at once.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 SshConfigOption = Annotated[
     Optional[Path],
@@ -38,6 +39,14 @@ CommandTimeoutOption = Annotated[
 AcceptKeysOption = Annotated[
     bool,
     typer.Option("--accept-new-host-keys", help="Record unknown host keys in known_hosts (OpenSSH accept-new)."),
+]
+AskBecomePassOption = Annotated[
+    bool,
+    typer.Option(
+        "--ask-become-pass",
+        "-K",
+        help="Ask once for the sudo password of become hosts; hosts with passwordless sudo are not sent it.",
+    ),
 ]
 VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")]
 
@@ -74,14 +83,29 @@ def run_fleet(
 
 
 def connect_options(
-    ssh_config: Path | None, connect_timeout: float, command_timeout: float, accept_new_host_keys: bool
+    ssh_config: Path | None,
+    connect_timeout: float,
+    command_timeout: float,
+    accept_new_host_keys: bool,
+    ask_become_pass: bool = False,
 ) -> ConnectOptions:
-    """Return the run's connection options from the shared command-line options."""
+    """Return the run's connection options from the shared command-line options.
+
+    With ``ask_become_pass``, prompts once for the sudo password (without echo when
+    stdin is a terminal). Raises ``typer.Exit`` with code 2 when no password is entered.
+    """
+    become_password = None
+    if ask_become_pass:
+        become_password = getpass.getpass("BECOME password: ")
+        if not become_password:
+            typer.echo("fleetroute: --ask-become-pass: no password entered", err=True)
+            raise typer.Exit(2)
     return ConnectOptions(
         ssh_config_file=str(ssh_config) if ssh_config else None,
         connect_timeout=connect_timeout,
         command_timeout=command_timeout,
         accept_new_host_keys=accept_new_host_keys,
+        become_password=become_password,
     )
 
 

@@ -40,7 +40,7 @@ def test_help_states_units():
     text = run_cli("deploy", "--help").stdout
     assert "Seconds to wait for TCP connect" in text
     assert "Seconds one remote command may run" in text
-    assert "(hosts)" in text
+    assert "Hosts worked on at once" in text
 
 
 def test_usage_error_exit_code():

@@ -13,7 +13,8 @@ import typer
 
 from fleetroute.cli.output import HostPrinter, print_json, print_recap
 from fleetroute.connectors.ssh import ConnectOptions
-from fleetroute.inventory import load_inventory
+from fleetroute.errors import InventoryError
+from fleetroute.inventory import Host, load_inventory
 from fleetroute.report import exit_code
 from fleetroute.runner import Task, run_on_hosts
 
@@ -52,6 +53,31 @@ VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help=
 
 
 
+def select_hosts(inventory_path: Path, limit: str | None, ssh_config: Path | None = None) -> list[Host]:
+    """Load the inventory, select the hosts of ``limit`` and check their local SSH files.
+
+    Raises ``InventoryError`` for an invalid inventory, a limit that matches nothing,
+    or an SSH config or private key file that does not exist on this machine, all
+    before any host is contacted.
+    """
+    hosts = load_inventory(inventory_path).select(limit)
+    problems: dict[str, str] = {}
+    if ssh_config is not None and not ssh_config.is_file():
+        problems[str(ssh_config)] = f"--ssh-config {ssh_config}: file not found"
+    for host in hosts:
+        settings = host.settings
+        files = {
+            "ssh_config_file": None if ssh_config is not None else settings.ssh_config_file,
+            "ansible_ssh_private_key_file": settings.ansible_ssh_private_key_file,
+        }
+        for key, value in files.items():
+            if value and not Path(value).expanduser().is_file() and value not in problems:
+                problems[value] = f"host {host.name!r}: {key}: {value} not found on this machine; fix the path"
+    if problems:
+        raise InventoryError([f"{inventory_path}: {problem}" for problem in problems.values()])
+    return hosts
+
+
 def run_fleet(
     command: str,
     inventory_path: Path,
@@ -62,6 +88,7 @@ def run_fleet(
     title: str,
     *,
     check: bool = False,
+    ssh_config: Path | None = None,
     print_extra: Callable[[list], None] | None = None,
 ) -> None:
     """Load the inventory, run ``task`` on the selected hosts, print the results and exit.
@@ -69,7 +96,7 @@ def run_fleet(
     Raises ``typer.Exit`` with the run's exit code (0, or the 2/4 bits), and lets
     ``InventoryError`` through for the CLI's error mapping.
     """
-    hosts = load_inventory(inventory_path).select(limit)
+    hosts = select_hosts(inventory_path, limit, ssh_config)
     printer = HostPrinter([h.name for h in hosts], check=check, quiet=json_output)
     reports = run_on_hosts(hosts, task, forks=forks, on_done=printer)
     status = exit_code(reports)

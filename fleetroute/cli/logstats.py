@@ -22,10 +22,10 @@ from fleetroute.cli.common import (
     SshConfigOption,
     VerboseOption,
     connect_options,
+    select_hosts,
     setup_logging,
 )
 from fleetroute.errors import FleetrouteError
-from fleetroute.inventory import load_inventory
 from fleetroute.logs.fleet import assemble_report, report_json
 from fleetroute.logs.formats import csv_text, print_tables, prometheus_text
 from fleetroute.logs.plot import check_matplotlib, write_plot
@@ -78,7 +78,7 @@ def log_stats(
     if plot is not None:
         check_matplotlib()
 
-    hosts = load_inventory(inventory).select(limit)
+    hosts = select_hosts(inventory, limit, ssh_config)
     options = LogStatsOptions(
         connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys),
         since=since_s,

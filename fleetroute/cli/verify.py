@@ -23,10 +23,10 @@ from fleetroute.cli.common import (
     SshConfigOption,
     VerboseOption,
     connect_options,
+    select_hosts,
     setup_logging,
 )
 from fleetroute.cli.output import STYLES, HostPrinter
-from fleetroute.inventory import load_inventory
 from fleetroute.operations.verify import (
     CHECKS,
     DEGRADED_STATUS,
@@ -68,7 +68,7 @@ def verify(
     options = VerifyOptions(
         connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys), full=full
     )
-    hosts = load_inventory(inventory).select(limit)
+    hosts = select_hosts(inventory, limit, ssh_config)
     printer = VerifyPrinter([host.name for host in hosts], quiet=json_output)
     reports = run_on_hosts(hosts, lambda host, report: verify_host(host, report, options), forks=forks, on_done=printer)
     status = verify_exit_code(reports)

@@ -71,3 +71,18 @@ def test_limit_matching_nothing_is_config_error():
     result = run_cli("deploy", "-i", str(EXAMPLE), "--limit", "no-such-host")
     assert result.returncode == 1
     assert "no-such-host" in result.stderr
+
+
+def test_missing_ssh_config_is_config_error(tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(EXAMPLE.read_text())
+    result = run_cli("deploy", "-i", str(inventory), "--limit", "gpu-a100-01.example.internal")
+    assert result.returncode == 1
+    assert f"{tmp_path}/ssh/a100_config not found on this machine" in result.stderr
+
+
+def test_missing_ssh_config_option_is_config_error(tmp_path):
+    result = run_cli("verify", "-i", str(EXAMPLE), "--ssh-config", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert "--ssh-config" in result.stderr
+    assert "not found" in result.stderr

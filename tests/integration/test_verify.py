@@ -207,6 +207,8 @@ def test_threshold_routes_both_inputs_same_way(fleet, tmp_path):
     assert checks["cpu_path"]["verdict"] == "fail"
     assert "metric 101.000000 is below the router's threshold 3600" in checks["cpu_path"]["reason"]
     assert "both inputs route the same way" in checks["cpu_path"]["reason"]
+    assert checks["cpu_blocking"]["verdict"] == "fail"
+    assert "the job went to the GPU path" in checks["cpu_blocking"]["reason"]
 
     long_talk = make_media(fleet.shared_dir / "long-talk.flac", 4000, cache_dir=tmp_path / "media")
     override = write_inventory(fleet, tmp_path, name="override.yml", verify_small_input=str(long_talk))

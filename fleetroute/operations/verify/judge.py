@@ -342,6 +342,11 @@ def _routed_problem(line: RouterLogLine, expected_mode: str, input_name: str, re
     """Explain why a job got a slot on a path other than the expected one, or got one at all."""
     mode = line.mode.removesuffix("-DRYRUN")
     label = _INPUT_LABELS[input_name]
+    if "BLOCKED" in expected_mode and not expected_mode.startswith(mode + "-"):
+        return (
+            f"the job went to the {mode} path (metric {line.metric}, the router's threshold {line.threshold}), "
+            f"so verify could not fill the path it held; check that the threshold separates the inputs"
+        )
     if "BLOCKED" in expected_mode:
         return (
             f"the job got slot {line.slot} although verify held every slot, so the slots do not limit jobs; "

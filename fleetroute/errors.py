@@ -42,6 +42,10 @@ class UnreachableError(HostError):
     """The host could not be connected to or authenticated against."""
 
 
+class Aborted(UnreachableError):
+    """The run was interrupted (Ctrl-C) and closed this host's connection."""
+
+
 class HostKeyError(UnreachableError):
     """The host key is unknown or does not match known_hosts; the message carries the fix."""
 

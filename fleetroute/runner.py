@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from fleetroute.connectors import ssh
-from fleetroute.errors import FleetrouteError, HostError, UnreachableError
+from fleetroute.errors import Aborted, FleetrouteError, HostError, UnreachableError
 from fleetroute.inventory import Host
 from fleetroute.report import FAILED, INTERRUPTED, UNREACHABLE, HostReport
 
@@ -64,8 +64,20 @@ def run_task(host: Host, task: Task) -> HostReport:
     return report
 
 
+def _finish_despite_interrupts(pending: set[Future], collect: Callable[[set[Future]], None]) -> None:
+    """Wait for the hosts in flight, which abort_all has cut off; a second Ctrl-C only closes again."""
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=0.2)
+            collect(done)
+        except KeyboardInterrupt:
+            ssh.abort_all()
+
+
 def _classify(exc: FleetrouteError) -> tuple[str, str]:
     message = exc.message if isinstance(exc, HostError) else str(exc)
+    if isinstance(exc, Aborted):
+        return INTERRUPTED, message
     if _cancelled.is_set():
         return INTERRUPTED, f"interrupted: {message}"
     if isinstance(exc, UnreachableError):
@@ -108,7 +120,7 @@ def run_on_hosts(
         log.warning("interrupted: stopping %d host(s) in flight", len(pending))
         _cancelled.set()
         ssh.abort_all()
-        collect(wait(pending).done)
+        _finish_despite_interrupts(pending, collect)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

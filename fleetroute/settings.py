@@ -9,6 +9,7 @@ in by ``HostSettings.from_values``.
 from __future__ import annotations
 
 import posixpath
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
@@ -19,6 +20,8 @@ ON_GPU_FULL_POLICIES = ("block", "cpu")
 ROUTER_MODES = ("exec", "supervise")
 GPU_SLOT_MODES = ("shared", "per_gpu")
 DEFAULT_UNITS = {"duration": "seconds", "size": "bytes", "pixels": "pixels"}
+# Variables whose values are secrets: output shows them masked.
+SECRET_VARIABLES = frozenset({"become_password", "ansible_become_password", "ansible_become_pass"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,19 @@ VARIABLES: dict[str, Variable] = {
         Variable("ansible_user", "str", "remote user to log in as"),
         Variable("ansible_ssh_private_key_file", "str", "private key file to authenticate with"),
         Variable("ssh_config_file", "str", "OpenSSH client config to read instead of ~/.ssh/config"),
+        Variable(
+            "ansible_ssh_common_args",
+            "str",
+            "extra ssh options; fleetroute reads -J HOPS and -o ProxyJump=HOPS from it and rejects any other option",
+        ),
+        # Privilege escalation with sudo. The ansible_* spellings are Ansible's names for the same settings.
+        Variable("become", "bool", "run the remote steps as become_user through sudo (default: false)"),
+        Variable("become_user", "str", "user that sudo runs the remote steps as (default: root)"),
+        Variable("become_password", "str", "sudo password of the login user; prefer --ask-become-pass"),
+        Variable("ansible_become", "bool", "Ansible's name for become"),
+        Variable("ansible_become_user", "str", "Ansible's name for become_user"),
+        Variable("ansible_become_password", "str", "Ansible's name for become_password"),
+        Variable("ansible_become_pass", "str", "older Ansible name for become_password"),
         Variable("nvidia_smi", "str", "nvidia-smi command on the host", default="nvidia-smi"),
         # Router: the runbook's inputs.
         Variable("workload_binary", "abs_path", "absolute path of the workload binary to wrap", required=True),
@@ -182,6 +198,38 @@ VARIABLES: dict[str, Variable] = {
         ),
         Variable("expect_gpus", "int", "number of GPUs the host should have", minimum=0),
         Variable("force_budget", "bool", "deploy even when the memory budget is negative", default=False),
+        # systemd service of the workload's caller.
+        Variable(
+            "systemd_unit",
+            "str",
+            "systemd service that runs the workload, such as gitlab-runner.service; deploy gives it a MemoryMax"
+            " drop-in and checks its sandboxing (default: none)",
+        ),
+        Variable(
+            "systemd_dropin_dir",
+            "abs_path",
+            "directory that holds UNIT.d/fleetroute-memory.conf, the MemoryMax drop-in",
+            default="/etc/systemd/system",
+        ),
+        Variable(
+            "systemd_unit_dirs",
+            "str_list",
+            "absolute directories searched, in order, for the unit file and its drop-ins (default: systemd's system"
+            " unit path)",
+            default=[
+                "/etc/systemd/system",
+                "/run/systemd/system",
+                "/usr/local/lib/systemd/system",
+                "/usr/lib/systemd/system",
+                "/lib/systemd/system",
+            ],
+        ),
+        Variable(
+            "allow_world_writable_parent",
+            "bool",
+            "accept a log or lock directory whose parent directory any user may write to (such as /tmp)",
+            default=False,
+        ),
         # verify.
         Variable(
             "verify_small_input",
@@ -251,6 +299,9 @@ class HostSettings:
     gpu_index_env: bool = False
     expect_gpus: int | None = None
     force_budget: bool = False
+    systemd_unit: str | None = None
+    systemd_dropin_dir: str = "/etc/systemd/system"
+    systemd_unit_dirs: list[str] = field(default_factory=list)
     verify_small_input: str | None = None
     verify_large_input: str | None = None
     verify_env: list[str] = field(default_factory=list)
@@ -261,6 +312,30 @@ class HostSettings:
     ansible_user: str | None = None
     ansible_ssh_private_key_file: str | None = None
     ssh_config_file: str | None = None
+    ansible_ssh_common_args: str | None = None
+    become: bool | None = None
+    become_user: str | None = None
+    become_password: str | None = field(default=None, repr=False)
+    ansible_become: bool | None = None
+    ansible_become_user: str | None = None
+    ansible_become_password: str | None = field(default=None, repr=False)
+    ansible_become_pass: str | None = field(default=None, repr=False)
+    allow_world_writable_parent: bool = False
+
+    @property
+    def become_enabled(self) -> bool:
+        """Return True when remote steps run through sudo (``become`` or ``ansible_become``)."""
+        return bool(self.become or self.ansible_become)
+
+    @property
+    def become_target_user(self) -> str:
+        """Return the user that sudo runs remote steps as: become_user, ansible_become_user or root."""
+        return self.become_user or self.ansible_become_user or "root"
+
+    @property
+    def become_secret(self) -> str | None:
+        """Return the sudo password from the inventory under any of its names, or None."""
+        return self.become_password or self.ansible_become_password or self.ansible_become_pass
 
     @property
     def name(self) -> str:
@@ -314,6 +389,40 @@ class HostSettings:
         return cls(**known)
 
 
+def proxy_jump_from_ssh_args(text: str) -> str | None:
+    """Return the ProxyJump value that ``ansible_ssh_common_args`` sets, or None when it sets none.
+
+    Accepts ``-J HOPS``, ``-JHOPS``, ``-o ProxyJump=HOPS`` and ``-o "ProxyJump HOPS"``,
+    the forms Ansible passes to ssh unchanged. Raises ``ValueError`` for any other
+    option, because fleetroute's SSH client would silently ignore it.
+    """
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise ValueError(f"cannot split ansible_ssh_common_args into words: {error}") from None
+    jump = None
+    position = 0
+    while position < len(words):
+        word = words[position]
+        if word in ("-J", "-o") and position + 1 < len(words):
+            flag, value = word, words[position + 1]
+            position += 2
+        elif word.startswith(("-J", "-o")) and len(word) > 2:
+            flag, value = word[:2], word[2:]
+            position += 1
+        else:
+            raise ValueError(f"unsupported ssh option {word!r} in ansible_ssh_common_args; only -J and -o ProxyJump work")
+        if flag == "-o":
+            key, _, option_value = value.replace("=", " ", 1).partition(" ")
+            if key.lower() != "proxyjump" or not option_value.strip():
+                raise ValueError(
+                    f"unsupported ssh option -o {value!r} in ansible_ssh_common_args; only -o ProxyJump=HOPS works"
+                )
+            value = option_value.strip()
+        jump = value
+    return jump
+
+
 class SettingConflict(NamedTuple):
     """A rule broken between variables: ``key`` is the variable to point at, ``message`` the text."""
 
@@ -351,6 +460,24 @@ def find_conflicts(values: Mapping[str, Any]) -> list[SettingConflict]:
                 " secondary_threshold_value, or remove secondary_threshold_unit",
             )
         )
+    for name, ansible_name in (
+        ("become", "ansible_become"),
+        ("become_user", "ansible_become_user"),
+        ("become_password", "ansible_become_password"),
+    ):
+        value, ansible_value = values.get(name), values.get(ansible_name)
+        if value is not None and ansible_value is not None and value != ansible_value:
+            conflicts.append(
+                SettingConflict(
+                    ansible_name,
+                    f"{name} and {ansible_name} are both set, to different values; remove one of them",
+                )
+            )
+    if isinstance(values.get("ansible_ssh_common_args"), str):
+        try:
+            proxy_jump_from_ssh_args(values["ansible_ssh_common_args"])
+        except ValueError as error:
+            conflicts.append(SettingConflict("ansible_ssh_common_args", str(error)))
     if values.get("gpu_slot_mode") == "per_gpu":
         conflicts.extend(_per_gpu_conflicts(values, is_set))
     else:

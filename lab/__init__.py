@@ -5,7 +5,7 @@ explains the hosts, the isolation modes and the simulated nvidia-smi and workloa
 """
 
 from lab.fleet import Lab, LabError
-from lab.hosts import DEFAULT_FLEET, Gpu, HostSpec, NvidiaSmiSpec, expected_vram_mb
+from lab.hosts import DEFAULT_FLEET, Gpu, HostSpec, LabUser, NvidiaSmiSpec, expected_vram_mb
 from lab.media import make_media
 from lab.records import WorkloadRecord, read_records
 
@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_FLEET",
     "Gpu",
     "HostSpec",
+    "LabUser",
     "Lab",
     "LabError",
     "NvidiaSmiSpec",

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import install, procs, sshd
+from lab import install, procs, sshd, users
 from lab.clientfiles import (
     HostAddress,
     inventory_data,
@@ -299,7 +299,7 @@ class Lab:
             ]
         rows = []
         for host in state.hosts:
-            responding = _responds(host.kind, sshd.read_banner(host.address, state.port, timeout=0.3))
+            responding = _responds(host.kind, self._read_banner(host, state.port, timeout=0.3))
             row = HostStatus(host.name, host.kind, host.address, state.port, host.pid, host.running(), responding)
             rows.append(row)
         return rows
@@ -491,11 +491,27 @@ class Lab:
             allow_root=True,
         )
         write_text(host_dir / "sshd_config", config)
+        if (host.users or host.private_network or host.jump_into) and isolation != "namespace":
+            raise LabError(
+                f"lab host {host.name} has users, a private network or jump_into, which need namespace isolation "
+                f"(root, unshare, nsenter)"
+            )
         if isolation == "namespace":
             for _, mountpoint in sshd.keep_mounts(self.directory, fs_root):
                 mountpoint.mkdir(parents=True, exist_ok=True)
+            etc_dir = None
+            if host.users:
+                etc_dir = host_dir / "etc"
+                authorized_key = (self.directory / "authorized_keys").read_text().strip()
+                users.write_etc(etc_dir, fs_root, host.name, host.users, authorized_key)
             wrapper = sshd.render_namespace_wrapper(
-                host=host.name, lab_dir=self.directory, fs_root=fs_root, sshd_config=host_dir / "sshd_config"
+                host=host.name,
+                lab_dir=self.directory,
+                fs_root=fs_root,
+                sshd_config=host_dir / "sshd_config",
+                etc_dir=etc_dir,
+                etc_files=(*users.ETC_FILES, *users.ETC_DIRS),
+                private_network=host.private_network,
             )
             write_text(host_dir / "start-sshd.sh", wrapper, mode=0o755)
         return public_key
@@ -553,8 +569,15 @@ class Lab:
         if host.kind == "hang":
             self.host_dir(host.name).mkdir(parents=True, exist_ok=True)
             return sshd.hang_command(address, self._state.port)
+        if host.jump_into:
+            inner = next((record for record in self._state.hosts if record.name == host.jump_into), None)
+            if inner is None or inner.pid is None:
+                raise LabError(f"lab host {host.jump_into}, which {host.name} jumps into, must come before it in the table")
+            sshd_config = self.host_dir(host.name) / "sshd_config"
+            return sshd.jump_command(address, self._state.port, f"/proc/{inner.pid}/ns/net", sshd_config)
         if self._state.isolation == "namespace":
-            return sshd.namespace_command(self.host_dir(host.name) / "start-sshd.sh")
+            wrapper = self.host_dir(host.name) / "start-sshd.sh"
+            return sshd.namespace_command(wrapper, private_network=host.private_network)
         return sshd.plain_command(self.host_dir(host.name) / "sshd_config")
 
     def _wait_until_responding(self, children: Mapping[str, subprocess.Popen], timeout: float) -> None:
@@ -566,7 +589,7 @@ class Lab:
                 if children[name].poll() is not None:
                     code = children[name].returncode
                     raise LabError(f"lab host {name} exited with code {code}:\n{self._log_tail(name)}")
-                if _responds(host.kind, sshd.read_banner(host.address, self._state.port, timeout=0.2)):
+                if _responds(host.kind, self._read_banner(host, self._state.port, timeout=0.2)):
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 names = ", ".join(pending)
@@ -574,6 +597,13 @@ class Lab:
                                + "\n".join(self._log_tail(name) for name in pending))
             if pending:
                 time.sleep(0.05)
+
+    def _read_banner(self, host: HostProcess, port: int, timeout: float) -> bytes | None:
+        """Return what the host's port sends first, read inside its network namespace when it has its own."""
+        spec = next((spec for spec in self.hosts if spec.name == host.name), None)
+        if spec is not None and spec.private_network and host.pid is not None:
+            return sshd.read_banner_in(f"/proc/{host.pid}/ns/net", host.address, port, timeout=timeout)
+        return sshd.read_banner(host.address, port, timeout=timeout)
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
         path = self.host_dir(name) / "sshd.log"

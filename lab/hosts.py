@@ -114,6 +114,32 @@ def _memory_field(value: int | None) -> str:
     return "[N/A]" if value is None else str(value)
 
 
+SUDO_RULES = ("password", "nopasswd", "none")
+
+
+@dataclass(frozen=True)
+class LabUser:
+    """A login user of one lab host, accepted with the lab's client key.
+
+    ``sudo`` is ``password`` (sudo asks for ``password``), ``nopasswd`` (sudo runs
+    any command without asking) or ``none`` (the user is not in sudoers).
+    """
+
+    name: str
+    uid: int
+    password: str
+    sudo: str = "password"
+
+    def __post_init__(self) -> None:
+        if not _HOST_NAME.match(self.name):
+            raise ValueError(f"invalid user name {self.name!r}: use lowercase letters, digits and '-'")
+        if self.sudo not in SUDO_RULES:
+            raise ValueError(f"invalid sudo rule {self.sudo!r} for user {self.name}: expected one of {SUDO_RULES}")
+        if not 1000 <= self.uid < 60000:
+            raise ValueError(f"uid {self.uid} of user {self.name} must be from 1000 to 59999")
+        _check_spec_text(self.password, "password")
+
+
 @dataclass(frozen=True)
 class HostSpec:
     """One lab host.
@@ -122,6 +148,11 @@ class HostSpec:
     host. ``workload`` installs the simulated whisper-ctranslate2. A host is in the
     inventory only when ``groups`` is non-empty; ``host_vars`` go into its entry there.
     ``proxy_jump`` names another lab host to reach this one through (ssh_config ProxyJump).
+    ``users`` are extra login users with their sudo rules; they need namespace isolation.
+    ``private_network`` runs the host in its own network namespace, so its address is
+    unreachable from this machine. ``jump_into`` names such a host: this host's SSH
+    sessions then run in that host's network namespace, which makes it the only way in.
+    Both need namespace isolation, and the ``jump_into`` host must come later in the table.
     """
 
     name: str
@@ -131,6 +162,9 @@ class HostSpec:
     groups: tuple[str, ...] = ()
     host_vars: Mapping[str, Any] = field(default_factory=dict)
     proxy_jump: str | None = None
+    users: tuple[LabUser, ...] = ()
+    private_network: bool = False
+    jump_into: str | None = None
 
     def __post_init__(self) -> None:
         if not _HOST_NAME.match(self.name):

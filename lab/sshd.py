@@ -33,6 +33,25 @@ while True:
 """
 
 
+JUMP_MARKER = "fleetroute-lab-jump"
+# Accept SSH connections on this machine's network and serve each with "sshd -i" inside
+# another process's network namespace, so the sessions reach addresses that only exist
+# there. argv: marker, address, port, network namespace path, sshd, sshd_config.
+_JUMP_PROGRAM = """
+import signal, socket, subprocess, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind((sys.argv[2], int(sys.argv[3])))
+server.listen(64)
+while True:
+    connection = server.accept()[0]
+    command = ["nsenter", "--net=" + sys.argv[4], "--", sys.argv[5], "-i", "-e", "-f", sys.argv[6]]
+    subprocess.Popen(command, stdin=connection, stdout=connection, close_fds=True)
+    connection.close()
+"""
+
+
 def ensure_key(path: Path, comment: str) -> str:
     """Generate an ed25519 key pair at ``path`` unless it exists, and return the public key line.
 
@@ -61,7 +80,8 @@ def render_sshd_config(
         f"ListenAddress {address}:{port}",
         f"HostKey {host_key}",
         f"PidFile {pid_file}",
-        f"AuthorizedKeysFile {authorized_keys}",
+        # The second file, relative to the user's home, serves lab users that cannot read the first.
+        f"AuthorizedKeysFile {authorized_keys} .ssh/authorized_keys",
         "UsePAM no",
         "PubkeyAuthentication yes",
         "PasswordAuthentication no",
@@ -102,12 +122,24 @@ def keep_mounts(lab_dir: Path, fs_root: Path) -> list[tuple[Path, Path]]:
     return binds
 
 
-def render_namespace_wrapper(*, host: str, lab_dir: Path, fs_root: Path, sshd_config: Path) -> str:
+def render_namespace_wrapper(
+    *,
+    host: str,
+    lab_dir: Path,
+    fs_root: Path,
+    sshd_config: Path,
+    etc_dir: Path | None = None,
+    etc_files: tuple[str, ...] = (),
+    private_network: bool = False,
+) -> str:
     """Return the bash script that sets up a host's mounts and then runs its sshd in the foreground.
 
     The script expects to run under ``unshare --mount --uts --propagation private``,
     so its hostname and mounts stay inside the host's namespaces and are gone once the
-    last process in them exits.
+    last process in them exits. With ``etc_dir``, each name of ``etc_files`` in it is
+    bound over the same name in /etc, which the host then sees instead of this machine's.
+    ``private_network`` brings up the loopback device of a new network namespace
+    (``unshare --net``), where sshd then listens.
     """
     lines = [
         "#!/bin/bash",
@@ -123,13 +155,19 @@ def render_namespace_wrapper(*, host: str, lab_dir: Path, fs_root: Path, sshd_co
         # --rbind carries the keep_mounts bind inside the host's copy along.
         source = fs_root / private.lstrip("/")
         lines.append(f"mount --rbind {shlex.quote(str(source))} {shlex.quote(private)}")
+    for name in etc_files if etc_dir is not None else ():
+        source = etc_dir / name
+        lines.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote('/etc/' + name)}")
+    if private_network:
+        lines.append("ip link set lo up")
     lines.append(f"exec {SSHD} -D -e -f {shlex.quote(str(sshd_config))}")
     return "\n".join(lines) + "\n"
 
 
-def namespace_command(wrapper: Path) -> list[str]:
-    """Return the command that runs ``wrapper`` in new private mount and UTS namespaces."""
-    return ["unshare", "--mount", "--uts", "--propagation", "private", "/bin/bash", str(wrapper)]
+def namespace_command(wrapper: Path, private_network: bool = False) -> list[str]:
+    """Return the command that runs ``wrapper`` in new private mount and UTS namespaces, and a network one if asked."""
+    network = ["--net"] if private_network else []
+    return ["unshare", "--mount", "--uts", *network, "--propagation", "private", "/bin/bash", str(wrapper)]
 
 
 def plain_command(sshd_config: Path) -> list[str]:
@@ -140,6 +178,32 @@ def plain_command(sshd_config: Path) -> list[str]:
 def hang_command(address: str, port: int) -> list[str]:
     """Return the command of a listener that accepts connections and never sends anything."""
     return [sys.executable, "-c", _HANG_PROGRAM, HANG_MARKER, address, str(port)]
+
+
+def jump_command(address: str, port: int, network_namespace: str, sshd_config: Path) -> list[str]:
+    """Return the command of a listener whose SSH sessions run in ``network_namespace`` (a /proc/PID/ns/net path)."""
+    return [sys.executable, "-c", _JUMP_PROGRAM, JUMP_MARKER, address, str(port), network_namespace, SSHD,
+            str(sshd_config)]
+
+
+def read_banner_in(network_namespace: str, address: str, port: int, timeout: float = 0.5) -> bytes | None:
+    """Return the first bytes a server in ``network_namespace`` sends on ``address:port``, as ``read_banner`` does."""
+    script = (
+        "import sys; from lab.sshd import read_banner; "
+        f"banner = read_banner({address!r}, {port}, {timeout}); "
+        "print('none' if banner is None else banner.hex())"
+    )
+    done = subprocess.run(
+        ["nsenter", f"--net={network_namespace}", "--", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 5,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    output = done.stdout.strip()
+    if done.returncode != 0 or output == "none":
+        return None
+    return bytes.fromhex(output)
 
 
 def address_in_use(address: str, port: int) -> bool:

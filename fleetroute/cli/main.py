@@ -25,6 +25,7 @@ except ImportError:
 from fleetroute import __version__
 from fleetroute.cli.common import (
     AcceptKeysOption,
+    AskBecomePassOption,
     CommandTimeoutOption,
     ConnectTimeoutOption,
     ForksOption,
@@ -38,6 +39,8 @@ from fleetroute.cli.common import (
     setup_logging,
 )
 from fleetroute.cli import logstats
+from fleetroute.cli.budget import budget
+from fleetroute.cli.calibrate import calibrate
 from fleetroute.cli.output import print_json
 from fleetroute.cli.verify import verify
 from fleetroute.errors import FleetrouteError, InventoryError
@@ -45,6 +48,7 @@ from fleetroute.inventory import load_inventory
 from fleetroute.operations.deploy import DeployOptions, deploy_host, uninstall_host
 from fleetroute.report import EXIT_INTERRUPTED
 from fleetroute.runner import DEFAULT_FORKS
+from fleetroute.settings import SECRET_VARIABLES
 
 EXIT_CONFIG = 1
 EXIT_USAGE = 64
@@ -86,18 +90,20 @@ def deploy(
     connect_timeout: ConnectTimeoutOption = 10.0,
     command_timeout: CommandTimeoutOption = 120.0,
     accept_new_host_keys: AcceptKeysOption = False,
+    ask_become_pass: AskBecomePassOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
     """Install or update the router in front of the workload binary on every host."""
     setup_logging(verbose)
     options = DeployOptions(
-        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys),
+        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass),
         check=check,
         diff=diff,
         force=force,
     )
     title = "deploy recap" + (" (check mode: nothing was changed)" if check else "")
-    run_fleet("deploy", inventory, limit, forks, json_output, lambda h, r: deploy_host(h, r, options), title, check=check)
+    task = lambda h, r: deploy_host(h, r, options)  # noqa: E731
+    run_fleet("deploy", inventory, limit, forks, json_output, task, title, check=check, ssh_config=ssh_config)
 
 
 @app.command()
@@ -111,20 +117,23 @@ def uninstall(
     connect_timeout: ConnectTimeoutOption = 10.0,
     command_timeout: CommandTimeoutOption = 120.0,
     accept_new_host_keys: AcceptKeysOption = False,
+    ask_become_pass: AskBecomePassOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
     """Restore the original workload binary everywhere and remove the router."""
     setup_logging(verbose)
     options = DeployOptions(
-        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys), check=check
+        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass), check=check
     )
     title = "uninstall recap" + (" (check mode: nothing was changed)" if check else "")
     task = lambda h, r: uninstall_host(h, r, options)  # noqa: E731
-    run_fleet("uninstall", inventory, limit, forks, json_output, task, title, check=check)
+    run_fleet("uninstall", inventory, limit, forks, json_output, task, title, check=check, ssh_config=ssh_config)
 
 
 app.command("verify")(verify)
 app.command("log-stats")(logstats.log_stats)
+app.command("budget")(budget)
+app.command("calibrate")(calibrate)
 
 
 @app.command("inventory")
@@ -147,12 +156,14 @@ def show_inventory(
 
 def _host_summary(host) -> dict:
     settings = {key: value for key, value in vars(host.settings).items() if value is not None}
+    for key in SECRET_VARIABLES & settings.keys():
+        settings[key] = "********"
     return {"groups": list(host.groups), "settings": settings}
 
 
 def exit_status(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return its exit code; the one place errors map to codes."""
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         result = app(args=argv, standalone_mode=False)
     except InventoryError as exc:

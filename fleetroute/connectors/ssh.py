@@ -6,6 +6,9 @@ file given by ``ssh_config_file`` / ``--ssh-config``), overridden by the invento
 config names. fabric accepts unknown keys silently by default, so this module applies
 OpenSSH's ``StrictHostKeyChecking`` semantics instead, and treats the interactive
 ``ask`` as ``yes`` because runs are unattended.
+
+With ``become``, every ``run_script`` call runs through sudo as the become user. The
+sudo password travels only on the command's stdin, never on a command line.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import paramiko
 from fabric import Config, Connection
 from paramiko.hostkeys import HostKeyEntry, HostKeys
 
-from fleetroute.errors import CommandTimeout, HostKeyError, UnreachableError
+from fleetroute.errors import Aborted, CommandTimeout, HostError, HostKeyError, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +67,25 @@ class ConnectOptions:
     """Run-wide connection options, set from the command line.
 
     Timeouts are in seconds. ``ssh_config_file`` overrides the inventory's
-    ``ssh_config_file`` for every host when set.
+    ``ssh_config_file`` for every host when set. ``become_password`` is the sudo
+    password from ``--ask-become-pass``, used for hosts whose inventory sets none.
     """
 
     ssh_config_file: str | None = None
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     accept_new_host_keys: bool = False
+    become_password: str | None = field(default=None, repr=False)
 
 
 @dataclass
 class Target:
-    """Address, port, user and key of one inventory host, before the SSH config is applied."""
+    """Address, port, user and key of one inventory host, before the SSH config is applied.
+
+    ``proxy_jump`` is a ProxyJump value (``[user@]host[:port]`` hops separated by commas)
+    that replaces the SSH config's. ``become`` runs remote scripts as ``become_user``
+    through sudo, with ``become_password`` when sudo asks for one.
+    """
 
     name: str
     address: str
@@ -84,6 +94,34 @@ class Target:
     key_file: str | None = None
     ssh_config_file: str | None = None
     extra: dict = field(default_factory=dict)
+    proxy_jump: str | None = None
+    become: bool = False
+    become_user: str = "root"
+    become_password: str | None = field(default=None, repr=False)
+
+
+class BecomeError(HostError):
+    """sudo is missing on the host, asks for a password that was not given, or rejected it."""
+
+
+# Modes that BECOME_CHECK prints: the login user is already the become user, sudo is
+# not installed, sudo runs commands without a password, or sudo asks for one.
+# ``sudo -k`` ignores cached credentials, so a credential cached by an earlier
+# command cannot hide that a password is needed.
+BECOME_CHECK = (
+    'if [ "$(id -un)" = "$1" ]; then echo same; '
+    "elif ! command -v sudo >/dev/null 2>&1; then echo missing; "
+    'elif sudo -k -n -u "$1" -- true >/dev/null 2>&1; then echo nopasswd; '
+    "else echo password; fi"
+)
+# Runs as the login user: writes stdin to a new private file (mktemp, mode 0600) and prints its path.
+PRIVATE_UPLOAD = 'set -eu; umask 077; file="$(mktemp -t fleetroute-stdin.XXXXXXXXXX)"; cat >"$file"; printf "%s\\n" "$file"'
+# Runs under sudo: opens the uploaded file as stdin, removes it, then runs "bash -c SCRIPT NAME ARGS...".
+PRIVATE_STDIN = (
+    'file="$1"; shift; '
+    'if [ -L "$file" ] || [ ! -f "$file" ]; then echo "fleetroute: upload $file is not a regular file" >&2; exit 5; fi; '
+    'exec <"$file"; rm -f -- "$file"; exec bash -c "$@"'
+)
 
 
 class _UnknownHostKey(paramiko.SSHException):
@@ -161,6 +199,13 @@ class SSHHost:
         self.options = options
         self.connection: Connection | None = None
         self.known_hosts_files: list[Path] = []
+        # The connection while connect() opens it, so that abort() can close it too.
+        self._connecting: Connection | None = None
+        self.aborted = False
+        # sudo command prefix for run_script, set by connect() when become is on, and the
+        # password sudo reads from stdin (None when sudo needs none).
+        self._sudo: list[str] | None = None
+        self._sudo_password: str | None = None
 
     def __enter__(self) -> SSHHost:
         self.connect()
@@ -177,10 +222,30 @@ class SSHHost:
     def connect(self) -> None:
         """Open the connection, through any ProxyJump hops, and authenticate.
 
-        Raises ``HostKeyError`` for an unknown or changed host key (with the fix in
-        the message) and ``UnreachableError`` for any other connect or auth failure.
+        With become, also checks how sudo behaves for the login user. Raises
+        ``HostKeyError`` for an unknown or changed host key (with the fix in the
+        message), ``UnreachableError`` for any other connect or auth failure and
+        ``BecomeError`` when sudo cannot be used.
         """
         connection = self._build_connection()
+        self._connecting = connection
+        _open_hosts.add(self)
+        try:
+            self._open(connection)
+        except UnreachableError:
+            if self.aborted:
+                raise Aborted(self.name, "interrupted while connecting") from None
+            raise
+        finally:
+            self._connecting = None
+        _disable_nagle(connection)
+        self.connection = connection
+        log.debug("%s: connected to %s@%s:%s", self.name, connection.user, connection.host, connection.port)
+        if self.target.become:
+            self._prepare_become()
+
+    def _open(self, connection: Connection) -> None:
+        """Open ``connection``, turning paramiko's failures into fleetroute's errors."""
         try:
             connection.open()
         except _UnknownHostKey as exc:
@@ -204,10 +269,39 @@ class SSHHost:
             ) from None
         except (OSError, EOFError) as exc:
             raise UnreachableError(self.name, self._failure_message(connection, exc)) from None
-        _disable_nagle(connection)
-        self.connection = connection
-        _open_hosts.add(self)
-        log.debug("%s: connected to %s@%s:%s", self.name, connection.user, connection.host, connection.port)
+
+    def _prepare_become(self) -> None:
+        """Find out how sudo behaves for the login user, and check the password when it needs one.
+
+        Raises ``BecomeError`` when sudo is missing, needs a password that was not
+        given, or rejects it. The message never contains the password.
+        """
+        user = self.target.become_user
+        login = self.connection.user if self.connection else (self.target.user or "the login user")
+        check = self.run(shlex.join(["sh", "-c", BECOME_CHECK, "fleetroute-become", user]), name="become-check")
+        mode = check.stdout.strip().splitlines()[-1:] or ["?"]
+        if mode[0] == "same":
+            return
+        if mode[0] == "missing":
+            raise BecomeError(self.name, f"become is set but sudo is not installed; install sudo or log in as {user}")
+        if mode[0] == "nopasswd":
+            self._sudo = ["sudo", "-n", "-H", "-u", user, "--"]
+            return
+        password = self.target.become_password or self.options.become_password
+        if not password:
+            raise BecomeError(
+                self.name,
+                f"sudo asks {login} for a password to run commands as {user}; rerun with --ask-become-pass "
+                f"or set become_password in the inventory",
+            )
+        if "\n" in password or "\r" in password:
+            raise BecomeError(self.name, "the become password contains a line break, which sudo -S cannot read")
+        sudo = ["sudo", "-k", "-S", "-p", "", "-H", "-u", user, "--"]
+        verified = self.run(shlex.join([*sudo, "true"]), name="become-password", stdin=(password + "\n").encode())
+        if not verified.ok:
+            reason = " ".join(verified.stderr.split())[:300] or f"sudo exited {verified.exit_code}"
+            raise BecomeError(self.name, f"sudo as {user} failed for login user {login}: {reason}")
+        self._sudo, self._sudo_password = sudo, password
 
     def _failure_message(self, connection: Connection, exc: BaseException) -> str:
         if _no_banner(connection):
@@ -216,6 +310,14 @@ class SSHHost:
                 f"{self.options.connect_timeout:g} s: the port accepts connections but no SSH server answers"
             )
         return f"cannot connect to {connection.host}:{connection.port}: {_connect_failure_reason(exc)}"
+
+    def abort(self) -> None:
+        """Close the connection from another thread, also while connect() is still opening it."""
+        self.aborted = True
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.client.close()
+        self.close()
 
     def close(self) -> None:
         """Close the connection and any gateway connections; safe to call twice, from any thread."""
@@ -234,6 +336,8 @@ class SSHHost:
         ``UnreachableError`` when the connection is lost.
         """
         if self.connection is None or self.connection.transport is None:
+            if self.aborted:
+                raise Aborted(self.name, f"interrupted before {name}")
             raise UnreachableError(self.name, "not connected")
         limit = self.options.command_timeout if timeout is None else timeout
         started = time.monotonic()
@@ -247,6 +351,8 @@ class SSHHost:
         except _Deadline:
             raise CommandTimeout(self.name, f"{name} timed out after {limit:g} s") from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
+            if self.aborted:
+                raise Aborted(self.name, f"interrupted during {name}; the host was left as that step left it") from None
             raise UnreachableError(self.name, f"connection lost during {name}: {exc}") from None
         result = CommandResult(
             host=self.name,
@@ -266,10 +372,34 @@ class SSHHost:
         """Run a bash script text with positional ``args``, every word shell-quoted.
 
         The script travels on the command line (``bash -c SCRIPT NAME ARGS...``), so
-        ``stdin`` stays free for data. Raises as ``run`` does.
+        ``stdin`` stays free for data. With become, the script runs under sudo, and
+        any ``stdin`` data is first written to a private file as the login user, so
+        that the sudo password is the only thing sudo reads from stdin. Raises as
+        ``run`` does.
         """
         words = ["bash", "-c", script, f"fleetroute-{name}", *args]
-        return self.run(shlex.join(words), name=name, stdin=stdin, timeout=timeout)
+        if self._sudo is None:
+            return self.run(shlex.join(words), name=name, stdin=stdin, timeout=timeout)
+
+        password = b"" if self._sudo_password is None else (self._sudo_password + "\n").encode()
+        if stdin is None:
+            command = [*self._sudo, *words]
+            return self.run(shlex.join(command), name=name, stdin=password or None, timeout=timeout)
+
+        upload = self.run(shlex.join(["sh", "-c", PRIVATE_UPLOAD]), name=f"{name}-upload", stdin=stdin)
+        lines = upload.stdout.strip().splitlines()
+        path = lines[-1] if lines else ""
+        if not upload.ok:
+            return upload
+        if not path.startswith("/"):
+            message = f"fleetroute: uploading stdin for {name} printed no file path: {upload.stdout[-200:]!r}"
+            return CommandResult(self.name, name, 5, upload.stdout, message, upload.duration_s)
+        command = [*self._sudo, "bash", "-c", PRIVATE_STDIN, f"fleetroute-{name}-stdin", path, *words[2:]]
+        result = self.run(shlex.join(command), name=name, stdin=password or None, timeout=timeout)
+        if not result.ok:
+            # sudo may have failed before the wrapper removed the upload.
+            self.run(shlex.join(["rm", "-f", "--", path]), name=f"{name}-cleanup")
+        return result
 
     def _build_connection(self) -> Connection:
         target = self.target
@@ -292,11 +422,40 @@ class SSHHost:
             connect_timeout=max(1, round(self.options.connect_timeout)),
             connect_kwargs=connect_kwargs,
         )
+        jump = target.proxy_jump or connection.ssh_config.get("proxyjump")
+        if jump:
+            connection.gateway = self._jump_chain(jump, config)
         hop = connection
         while isinstance(hop, Connection):
             self._secure(hop)
             hop = hop.gateway
         return connection
+
+    def _jump_chain(self, proxy_jump: str, config: Config) -> Connection | None:
+        """Return the gateway Connection for a ProxyJump value, or None for ``none``.
+
+        OpenSSH connects to the first hop directly and to each later hop through the
+        one before it. fabric 3.2 builds a multi-hop chain in the reverse order, so
+        the chain is built here. Each hop takes its user, port and key from its own
+        ``Host`` entry in the SSH config, but the first hop is always connected to
+        directly, even when its own entry sets ProxyJump.
+        """
+        hops = [hop.strip() for hop in proxy_jump.split(",") if hop.strip()]
+        if not hops or hops == ["none"]:
+            return None
+        gateway: Connection | None = None
+        for hop in hops:
+            gateway = Connection(
+                hop,
+                config=config.clone(),
+                gateway=gateway if gateway is not None else False,
+                connect_timeout=max(1, round(self.options.connect_timeout)),
+                connect_kwargs={
+                    "banner_timeout": self.options.connect_timeout,
+                    "auth_timeout": self.options.connect_timeout,
+                },
+            )
+        return gateway
 
     def _secure(self, connection: Connection) -> None:
         """Load known_hosts and the host-key policy into one hop's paramiko client."""
@@ -349,7 +508,7 @@ def abort_all() -> None:
     Used on Ctrl-C: the threads waiting on those commands then raise ``UnreachableError``.
     """
     for host in list(_open_hosts):
-        host.close()
+        host.abort()
 
 
 def _disable_nagle(connection: Connection) -> None:

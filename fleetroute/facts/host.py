@@ -62,6 +62,8 @@ class InstallState:
     manifest: dict[str, str]
     router_text: str | None = None
     tmpfiles_sha256: str = "-"
+    log_parent: DirState = DirState("missing")
+    lock_parent: DirState = DirState("missing")
     foreign_files: int = 0
 
 
@@ -162,6 +164,8 @@ def parse_probe_output(host: str, text: str) -> HostFacts:
         router_text="\n".join(router_lines) + "\n" if router_lines is not None else None,
         tmpfiles_sha256=state.get("tmpfiles_sha256", "-"),
         foreign_files=int(state.get("foreign_files", "0") or 0),
+        log_parent=DirState.parse(state.get("log_parent", "missing")),
+        lock_parent=DirState.parse(state.get("lock_parent", "missing")),
     )
     probe_tool = state.get("probe_tool", "missing")
     uid = state.get("run_as_uid", "missing")

@@ -5,29 +5,101 @@ own, because with shared slots the workload may land on any of them; with per-GP
 slots (``gpu_slot_mode: per_gpu``) only the GPUs of ``gpu_indices`` count, each
 with its own ``max_gpu_jobs``. RAM:
 headroom = RAM - os_reserved_ram_mb - workload_ram_mb x max_cpu_jobs. The systemd
-``MemoryMax`` recommendation is the larger path peak plus 20%.
+``MemoryMax`` recommendation is the larger path peak plus 20%; only the CPU path's
+peak (workload_ram_mb x max_cpu_jobs) counts, because the inventory has no host-RAM
+figure for GPU jobs.
+
+A GPU in MIG mode (``mig.mode.current`` Enabled) is budgeted per MIG instance, because
+a job sees one instance and its memory, not the card. ``parse_mig_devices`` documents
+how instance sizes are read from ``nvidia-smi -L``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
+from fleetroute.connectors.ssh import ConnectOptions, SSHHost
 from fleetroute.facts.gpu import Gpu
+from fleetroute.facts.host import HostFacts, gather_facts
+from fleetroute.inventory import Host
+from fleetroute.report import FAILED, HostReport
 from fleetroute.settings import HostSettings
 
 MEMORY_MAX_MARGIN = 1.2
+MIG_ENABLED = "Enabled"
+
+# "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-...)" opens a card's block in nvidia-smi -L.
+_GPU_LINE = re.compile(r"^\s*GPU\s+(\d+):")
+# "  MIG 3g.20gb     Device  1: (UUID: MIG-...)"; newer profiles may carry a compute
+# instance prefix ("1c.3g.20gb") or a media-extension suffix ("1g.10gb+me").
+_MIG_LINE = re.compile(r"^\s*MIG\s+((?:\d+c\.)?\d+g\.(\d+)gb\S*)\s+Device\s+(\d+):")
+
+
+@dataclass(frozen=True)
+class MigDevice:
+    """One MIG instance from ``nvidia-smi -L``: its card's index, device number, profile and memory in MB."""
+
+    gpu_index: int
+    device: int
+    profile: str
+    memory_mb: int
+
+
+def parse_mig_devices(text: str) -> tuple[MigDevice, ...]:
+    """Parse the MIG instances out of ``nvidia-smi -L`` output.
+
+    Each ``MIG`` line belongs to the ``GPU N:`` line above it. Memory is the profile's
+    nominal size (``3g.20gb`` is 20 x 1024 MB), because ``-L`` prints no other figure.
+    NOTE: the usable memory of an instance is a little below its nominal size, about
+    4.75 GB for ``1g.5gb`` on an A100 40GB. Set ``gpu_vram_mb`` for exact figures.
+    Lines that match neither form (banners, errors) are skipped. Raises nothing.
+    """
+    devices = []
+    gpu_index = None
+    for line in text.splitlines():
+        gpu_match = _GPU_LINE.match(line)
+        if gpu_match:
+            gpu_index = int(gpu_match.group(1))
+            continue
+        mig_match = _MIG_LINE.match(line)
+        if mig_match and gpu_index is not None:
+            profile, gigabytes, device = mig_match.groups()
+            devices.append(MigDevice(gpu_index, int(device), profile, int(gigabytes) * 1024))
+    return tuple(devices)
 
 
 @dataclass(frozen=True)
 class GpuBudget:
-    """Budget of one GPU; ``vram_mb`` is None when neither nvidia-smi nor the inventory gives it."""
+    """Budget of one GPU, or of one MIG instance when ``mig_device`` is set.
+
+    ``vram_mb`` is None when neither nvidia-smi nor the inventory gives it, and for a
+    card in MIG mode whose instances nvidia-smi did not list (``mig_missing``).
+    """
 
     index: int
     name: str
     vram_mb: int | None
     vram_headroom_mb: int | None
     max_jobs_fit: int | None
+    mig_device: int | None = None
+    mig_missing: bool = False
+
+    @property
+    def label(self) -> str:
+        """Return how messages name this GPU: "GPU 0 (NAME)" or "GPU 0 MIG 1 (NAME)"."""
+        mig = f" MIG {self.mig_device}" if self.mig_device is not None else ""
+        return f"GPU {self.index}{mig} ({self.name})"
+
+    def to_dict(self) -> dict:
+        """Return the budget as a JSON-ready dict; ``mig_device`` only for MIG instances."""
+        data = {"index": self.index, "name": self.name, "vram_mb": self.vram_mb}
+        data["vram_headroom_mb"] = self.vram_headroom_mb
+        data["max_jobs_fit"] = self.max_jobs_fit
+        if self.mig_device is not None:
+            data["mig_device"] = self.mig_device
+        return data
 
 
 @dataclass(frozen=True)
@@ -41,6 +113,7 @@ class Budget:
     max_cpu_jobs_fit: int
     memory_max_mb: int
     missing_gpu_indices: tuple[int, ...] = ()
+    ram_used_other_mb: int | None = None
 
     def problems(self, settings: HostSettings) -> list[str]:
         """Return one message per negative or unknown headroom, with the numbers behind it."""
@@ -52,14 +125,19 @@ class Budget:
                 f"not show on this host (GPUs in use: {found}); fix gpu_indices"
             )
         for gpu in self.gpus:
-            if gpu.vram_mb is None:
+            if gpu.mig_missing:
+                problems.append(
+                    f"GPU {gpu.index} ({gpu.name}) is in MIG mode but nvidia-smi -L lists no MIG instance on it; "
+                    f"create MIG instances or disable MIG mode"
+                )
+            elif gpu.vram_mb is None:
                 problems.append(
                     f"VRAM of GPU {gpu.index} ({gpu.name}) is unknown (nvidia-smi reports no memory figure); "
                     f"set gpu_vram_mb for this host"
                 )
             elif gpu.vram_headroom_mb < 0:
                 problems.append(
-                    f"GPU {gpu.index} ({gpu.name}): VRAM headroom {gpu.vram_headroom_mb} MB = {gpu.vram_mb} MB"
+                    f"{gpu.label}: VRAM headroom {gpu.vram_headroom_mb} MB = {gpu.vram_mb} MB"
                     f" - {settings.workload_vram_mb} MB x {settings.max_gpu_jobs} jobs; "
                     f"lower max_gpu_jobs to {gpu.max_jobs_fit} or less"
                 )
@@ -71,14 +149,21 @@ class Budget:
             )
         return problems
 
+    def warnings(self, settings: HostSettings) -> list[str]:
+        """Return notes that do not make the budget negative: other processes using more RAM than reserved."""
+        if self.ram_used_other_mb is None or self.ram_used_other_mb <= settings.os_reserved_ram_mb:
+            return []
+        return [
+            f"other processes use {self.ram_used_other_mb} MB of RAM now (MemTotal - MemAvailable), more than "
+            f"os_reserved_ram_mb ({settings.os_reserved_ram_mb} MB); raise os_reserved_ram_mb if that is usual"
+        ]
+
     def to_dict(self) -> dict:
         """Return the budget as a JSON-ready dict."""
         return {
-            "gpus": [
-                {"index": g.index, "name": g.name, "vram_mb": g.vram_mb, "vram_headroom_mb": g.vram_headroom_mb}
-                for g in self.gpus
-            ],
+            "gpus": [gpu.to_dict() for gpu in self.gpus],
             "ram_mb": self.ram_mb,
+            "ram_used_other_mb": self.ram_used_other_mb,
             "ram_headroom_mb": self.ram_headroom_mb,
             "max_gpu_jobs_fit": self.max_gpu_jobs_fit,
             "max_cpu_jobs_fit": self.max_cpu_jobs_fit,
@@ -86,18 +171,39 @@ class Budget:
         }
 
 
-def compute_budget(settings: HostSettings, gpus: tuple[Gpu, ...] | list[Gpu], ram_total_mb: int) -> Budget:
+def budget_from_facts(settings: HostSettings, facts: HostFacts) -> Budget:
+    """Compute the memory budget of one host from its probe facts; the one entry point of deploy and budget."""
+    return compute_budget(
+        settings,
+        facts.gpu.gpus,
+        facts.ram_total_mb,
+        mig_devices=parse_mig_devices("\n".join(facts.gpu_list)),
+        ram_available_mb=facts.ram_available_mb,
+    )
+
+
+def compute_budget(
+    settings: HostSettings,
+    gpus: tuple[Gpu, ...] | list[Gpu],
+    ram_total_mb: int,
+    *,
+    mig_devices: tuple[MigDevice, ...] = (),
+    ram_available_mb: int | None = None,
+) -> Budget:
     """Compute the memory budget of one host from its GPUs, RAM and settings.
 
-    ``gpu_vram_mb`` from the inventory, when set, replaces every GPU's reported total.
-    Pure arithmetic: raises nothing.
+    ``gpu_vram_mb`` from the inventory, when set, replaces every GPU's reported total,
+    and with MIG each instance's size. A GPU whose ``mig_mode`` is Enabled is budgeted
+    per instance of ``mig_devices`` on it. ``ram_available_mb`` (MemAvailable) gives the
+    RAM other processes use now, which is reported but not subtracted: the worksheet
+    subtracts ``os_reserved_ram_mb``. Pure arithmetic: raises nothing.
     """
     missing: tuple[int, ...] = ()
     if settings.gpu_slot_mode == "per_gpu":
         present = {gpu.index for gpu in gpus}
         missing = tuple(index for index in settings.gpu_indices if index not in present)
         gpus = [gpu for gpu in gpus if gpu.index in settings.gpu_indices]
-    gpu_budgets = tuple(_gpu_budget(settings, gpu) for gpu in gpus)
+    gpu_budgets = tuple(budget for gpu in gpus for budget in _gpu_budgets(settings, gpu, mig_devices))
     known_fits = [g.max_jobs_fit for g in gpu_budgets if g.max_jobs_fit is not None]
     max_gpu_jobs_fit = min(known_fits) if known_fits and len(known_fits) == len(gpu_budgets) else None
 
@@ -109,19 +215,67 @@ def compute_budget(settings: HostSettings, gpus: tuple[Gpu, ...] | list[Gpu], ra
         ram_headroom_mb=cpu_pool_mb - cpu_peak_mb,
         max_gpu_jobs_fit=max_gpu_jobs_fit,
         max_cpu_jobs_fit=max(cpu_pool_mb // settings.workload_ram_mb, 0),
-        memory_max_mb=math.ceil(cpu_peak_mb * MEMORY_MAX_MARGIN),
+        memory_max_mb=recommended_memory_max_mb(settings),
         missing_gpu_indices=missing,
+        ram_used_other_mb=None if ram_available_mb is None else ram_total_mb - ram_available_mb,
     )
 
 
-def _gpu_budget(settings: HostSettings, gpu: Gpu) -> GpuBudget:
-    vram_mb = settings.gpu_vram_mb or gpu.memory_total_mb
+def recommended_memory_max_mb(settings: HostSettings) -> int:
+    """Return the systemd ``MemoryMax`` in MB: the CPU path's RAM peak plus 20%.
+
+    NOTE: the host RAM of GPU jobs is not in the inventory, so it is left out; a service
+    whose GPU jobs use much host RAM needs a larger MemoryMax.
+    """
+    cpu_peak_mb = settings.workload_ram_mb * settings.max_cpu_jobs
+    return math.ceil(cpu_peak_mb * MEMORY_MAX_MARGIN)
+
+
+def _gpu_budgets(settings: HostSettings, gpu: Gpu, mig_devices: tuple[MigDevice, ...]) -> list[GpuBudget]:
+    if gpu.mig_mode != MIG_ENABLED:
+        return [_unit_budget(settings, gpu, gpu.memory_total_mb)]
+    instances = [device for device in mig_devices if device.gpu_index == gpu.index]
+    if not instances:
+        return [GpuBudget(gpu.index, gpu.name, None, None, None, mig_missing=True)]
+    return [_unit_budget(settings, gpu, device.memory_mb, device.device) for device in instances]
+
+
+def _unit_budget(settings: HostSettings, gpu: Gpu, reported_mb: int | None, mig_device: int | None = None) -> GpuBudget:
+    vram_mb = settings.gpu_vram_mb or reported_mb
     if vram_mb is None:
-        return GpuBudget(gpu.index, gpu.name, None, None, None)
+        return GpuBudget(gpu.index, gpu.name, None, None, None, mig_device)
     return GpuBudget(
         index=gpu.index,
         name=gpu.name,
         vram_mb=vram_mb,
         vram_headroom_mb=vram_mb - settings.workload_vram_mb * settings.max_gpu_jobs,
         max_jobs_fit=vram_mb // settings.workload_vram_mb,
+        mig_device=mig_device,
     )
+
+
+def budget_host(host: Host, report: HostReport, connect: ConnectOptions) -> None:
+    """Probe one host and fill ``report.budget``; a host whose budget has problems is failed.
+
+    ``report.error`` joins the problems and ``report.warnings`` gets the notes of
+    ``Budget.warnings``. A host without a usable GPU is budgeted for RAM only, and
+    failed. Raises ``UnreachableError`` (and subclasses) when the host cannot be
+    reached and ``ProbeError`` when its probe output cannot be read.
+    """
+    # Imported here because deploy imports this module for its pre-flight check.
+    from fleetroute.operations.deploy import target_for
+
+    settings = host.settings
+    with SSHHost(target_for(host), connect) as ssh:
+        facts = gather_facts(ssh, settings)
+    budget = budget_from_facts(settings, facts)
+    report.gpu_usable = facts.gpu.usable
+    report.gpus = [gpu.to_dict() for gpu in facts.gpu.gpus]
+    report.budget = budget.to_dict()
+    report.warnings += budget.warnings(settings)
+    problems = budget.problems(settings)
+    if not facts.gpu.usable:
+        problems.insert(0, f"no usable GPU: {facts.gpu.message}")
+    report.budget["problems"] = problems
+    if problems:
+        report.status, report.error = FAILED, "; ".join(problems)

@@ -14,12 +14,12 @@ from fleetroute.connectors.ssh import ConnectOptions, SSHHost, Target
 from fleetroute.errors import PreflightError
 from fleetroute.facts.host import HostFacts, gather_facts
 from fleetroute.inventory import Host
-from fleetroute.operations import install
-from fleetroute.operations.budget import compute_budget
+from fleetroute.operations import install, systemd
+from fleetroute.operations.budget import budget_from_facts
 from fleetroute.render import render_router
 from fleetroute.report import CHANGED, OK, HostReport
 from fleetroute.runner import checkpoint
-from fleetroute.settings import HostSettings
+from fleetroute.settings import HostSettings, proxy_jump_from_ssh_args
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ class DeployOptions:
 
 
 def target_for(host: Host) -> Target:
-    """Return the SSH target of an inventory host from its ``ansible_*`` variables."""
+    """Return the SSH target of an inventory host: address, login, jump hosts and become settings."""
     settings = host.settings
+    common_args = settings.ansible_ssh_common_args
     return Target(
         name=host.name,
         address=settings.ansible_host or host.name,
@@ -42,6 +43,10 @@ def target_for(host: Host) -> Target:
         user=settings.ansible_user,
         key_file=settings.ansible_ssh_private_key_file,
         ssh_config_file=settings.ssh_config_file,
+        proxy_jump=proxy_jump_from_ssh_args(common_args) if common_args else None,
+        become=settings.become_enabled,
+        become_user=settings.become_target_user,
+        become_password=settings.become_secret,
     )
 
 
@@ -67,7 +72,8 @@ def deploy_host(host: Host, report: HostReport, options: DeployOptions) -> None:
         if plan.changed and not options.check:
             checkpoint("installing")
             install.apply(ssh, plan, facts.install, settings, router)
-        report.status = CHANGED if plan.changed else OK
+        unit_changed = _sync_systemd_unit(ssh, settings, report, options, remove=False)
+        report.status = CHANGED if plan.changed or unit_changed else OK
 
 
 def uninstall_host(host: Host, report: HostReport, options: DeployOptions) -> None:
@@ -83,7 +89,8 @@ def uninstall_host(host: Host, report: HostReport, options: DeployOptions) -> No
         if plan.changed and not options.check:
             checkpoint("uninstalling")
             install.apply(ssh, plan, facts.install, settings, None)
-        report.status = CHANGED if plan.changed else OK
+        unit_changed = _sync_systemd_unit(ssh, settings, report, options, remove=True)
+        report.status = CHANGED if plan.changed or unit_changed else OK
 
 
 def check_preflight(facts: HostFacts, settings: HostSettings, report: HostReport, *, force: bool) -> None:
@@ -102,12 +109,23 @@ def check_preflight(facts: HostFacts, settings: HostSettings, report: HostReport
     if facts.run_as_uid is None:
         raise PreflightError(f"run_as user {settings.run_as!r} does not exist on the host; create it or fix run_as")
 
-    budget = compute_budget(settings, facts.gpu.gpus, facts.ram_total_mb)
+    budget = budget_from_facts(settings, facts)
     report.budget = budget.to_dict()
     problems = budget.problems(settings)
     if problems and not (force or settings.force_budget):
         raise PreflightError("memory budget: " + "; ".join(problems) + " (or deploy anyway with --force)")
     report.warnings += [f"memory budget (forced): {problem}" for problem in problems]
+
+
+def _sync_systemd_unit(
+    ssh: SSHHost, settings: HostSettings, report: HostReport, options: DeployOptions, *, remove: bool
+) -> bool:
+    """Keep or remove the MemoryMax drop-in of ``systemd_unit``; return True when it changed. No-op without one."""
+    if settings.systemd_unit is None:
+        return False
+    if not options.check:
+        checkpoint("the systemd drop-in step")
+    return systemd.sync_unit(ssh, settings, report, remove=remove, check=options.check)
 
 
 def router_diff(installed: str, rendered: str, path: str) -> str:

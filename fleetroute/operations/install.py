@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from fleetroute.connectors.ssh import SSHHost
 from fleetroute.errors import CommandError, InstallError
-from fleetroute.facts.host import InstallState
+from fleetroute.facts.host import DirState, InstallState
 from fleetroute.remote import remote_script
 from fleetroute.settings import HostSettings
 
@@ -113,10 +113,11 @@ def _dir_changes(state: InstallState, settings: HostSettings) -> list[str]:
     changes = _tmpfiles_changes(state, settings)
     if state.foreign_files:
         changes.append(f"give {state.foreign_files} lock or log file(s) to owner {settings.run_as}")
-    for label, directory, path, mode in (
-        ("log", state.log_dir, posixpath.dirname(settings.router_log), "755"),
-        ("lock", state.lock_dir, settings.lock_dir, "750"),
+    for label, directory, parent, path, mode in (
+        ("log", state.log_dir, state.log_parent, posixpath.dirname(settings.router_log), "755"),
+        ("lock", state.lock_dir, state.lock_parent, settings.lock_dir, "750"),
     ):
+        _check_parent(label, path, parent, settings)
         if directory.kind == "symlink":
             raise InstallError(f"{label} directory {path} is a symlink; remove it so fleetroute can create a directory")
         if directory.kind == "missing":
@@ -126,6 +127,23 @@ def _dir_changes(state: InstallState, settings: HostSettings) -> list[str]:
         elif directory.owner != settings.run_as or directory.mode != mode:
             changes.append(f"set {label} directory {path} to owner {settings.run_as}, mode {mode}")
     return changes
+
+
+def _check_parent(label: str, path: str, parent: DirState, settings: HostSettings) -> None:
+    """Raise ``InstallError`` when the directory that contains ``path`` lets any user replace it.
+
+    In a world-writable parent, another user could create ``path`` first, as a link
+    to a file that the router would then write as ``run_as``. install.sh checks
+    again under the host lock, together with the owners of every directory above.
+    """
+    if parent.kind != "dir" or settings.allow_world_writable_parent:
+        return
+    if parent.mode.isdigit() and int(parent.mode, 8) & 0o002:
+        raise InstallError(
+            f"the parent of the {label} directory {path} is world-writable (mode {parent.mode}), so another user "
+            f"could plant a link there; choose a directory under a parent that only root can write to, or set "
+            f"allow_world_writable_parent: true"
+        )
 
 
 def tmpfiles_conf(settings: HostSettings) -> str:
@@ -221,6 +239,7 @@ def apply(ssh: SSHHost, plan: Plan, state: InstallState, settings: HostSettings,
         settings.tmpfiles_path,
         tmpfiles_conf(settings) if plan.action in INSTALL_ACTIONS else "",
         settings.router_log,
+        "1" if settings.allow_world_writable_parent else "0",
     ]
     stdin = router_text.encode() if plan.write_router else None
     result = ssh.run_script(remote_script("install.sh"), args, name="install", stdin=stdin)

@@ -2,11 +2,12 @@
 #
 # Run as: bash -c "$(cat install.sh)" fleetroute-install ACTION BINARY REAL ROUTER \
 #           ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP \
-#           TMPFILES_PATH TMPFILES_TEXT LOG_FILE
+#           TMPFILES_PATH TMPFILES_TEXT LOG_FILE ALLOW_WORLD_WRITABLE_PARENT
 # with the router text on stdin for actions that write it. TMPFILES_TEXT is the
 # tmpfiles.d entry to keep at TMPFILES_PATH; empty means none (the file is removed). The caller probed the
 # host first and chose ACTION; EXPECTED_STATE is what it saw at BINARY, so a host
-# that changed in between is left alone.
+# that changed in between is left alone. ALLOW_WORLD_WRITABLE_PARENT is 1 to accept a
+# log or lock directory whose parent directory every user may write to, else 0.
 #
 # Actions: fresh, resume, update-router, adopt-upgrade, dirs (install side);
 #          restore, detach, clean (uninstall side).
@@ -19,7 +20,8 @@
 #   3  BINARY changed since the probe
 #   4  another fleetroute run kept the host lock for LOCK_WAIT_SECONDS
 #   5  the router upload is corrupt or not valid bash
-#   6  a path is unsafe (a symlink where a directory belongs)
+#   6  a path is unsafe: a symlink where a directory belongs, a parent directory
+#      owned by another user, or a world-writable parent that was not allowed
 set -euo pipefail
 export LC_ALL=C
 umask 022
@@ -107,8 +109,44 @@ link_to_router() {
   TMP_FILE=""
 }
 
+# Reject a directory path that a user other than root and OWNER could redirect.
+# Every existing directory above DIR must be owned by root or OWNER, and a symlink
+# there must be owned by root. DIR's parent must not be world-writable unless ALLOW
+# is 1. Components that do not exist yet are created by mkdir -p as root, mode 0755.
+check_dir_path() {
+  local dir="$1" owner="$2" allow="$3" path="" part uid owner_uid parent mode index
+  local -a parts
+  owner_uid="$(id -u -- "${owner}")"
+  IFS='/' read -r -a parts <<<"${dir#/}"
+  for ((index = 0; index < ${#parts[@]} - 1; index++)); do
+    part="${parts[index]}"
+    if [[ -z "${part}" ]]; then
+      continue
+    fi
+    path+="/${part}"
+    if [[ ! -e "${path}" && ! -L "${path}" ]]; then
+      break
+    fi
+    uid="$(stat -c '%u' -- "${path}")"
+    if [[ -L "${path}" && "${uid}" != 0 ]]; then
+      die 6 "${path} is a symlink owned by uid ${uid}, not root; fleetroute does not follow it to create ${dir}. Remove it and rerun"
+    fi
+    if [[ "${uid}" != 0 && "${uid}" != "${owner_uid}" ]]; then
+      die 6 "${path} is owned by uid ${uid}, neither root nor ${owner}, so that user could redirect ${dir}; fix its owner or choose another directory"
+    fi
+  done
+  parent="$(dirname -- "${dir}")"
+  if [[ "${allow}" != 1 && -d "${parent}" ]]; then
+    mode="$(stat -L -c '%a' -- "${parent}")"
+    if (((8#${mode} & 8#2) != 0)); then
+      die 6 "${parent}, the parent of ${dir}, is world-writable (mode ${mode}), so another user could plant a link there; choose another directory or set allow_world_writable_parent: true"
+    fi
+  fi
+}
+
 ensure_dir() {
-  local dir="$1" owner="$2" mode="$3"
+  local dir="$1" owner="$2" mode="$3" allow="$4"
+  check_dir_path "${dir}" "${owner}" "${allow}"
   if [[ -L "${dir}" ]]; then
     die 6 "${dir} is a symlink; fleetroute does not write through links it did not create. Remove it and rerun"
   fi
@@ -166,10 +204,10 @@ write_manifest() {
 }
 
 main() {
-  [[ $# -eq 15 ]] || die 2 "usage: ACTION BINARY REAL ROUTER ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP TMPFILES_PATH TMPFILES_TEXT LOG_FILE"
+  [[ $# -eq 16 ]] || die 2 "usage: ACTION BINARY REAL ROUTER ROUTER_SHA256 EXPECTED_STATE STATE_DIR MANIFEST LOG_DIR LOCK_DIR RUN_AS STAMP TMPFILES_PATH TMPFILES_TEXT LOG_FILE ALLOW_WORLD_WRITABLE_PARENT"
   local action="$1" binary="$2" real="$3" router="$4" router_sha="$5" expected="$6"
   local state_dir="$7" manifest="$8" log_dir="$9" lock_dir="${10}" run_as="${11}" stamp="${12}"
-  local tmpfiles_path="${13}" tmpfiles_text="${14}" log_file="${15}"
+  local tmpfiles_path="${13}" tmpfiles_text="${14}" log_file="${15}" allow_world_writable="${16}"
   trap cleanup EXIT
 
   take_host_lock "${state_dir}" "$(basename -- "${binary}")"
@@ -177,8 +215,8 @@ main() {
 
   case "${action}" in
     fresh | resume | update-router | adopt-upgrade | dirs)
-      ensure_dir "${log_dir}" "${run_as}" 0755
-      ensure_dir "${lock_dir}" "${run_as}" 0750
+      ensure_dir "${log_dir}" "${run_as}" 0755 "${allow_world_writable}"
+      ensure_dir "${lock_dir}" "${run_as}" 0750 "${allow_world_writable}"
       sync_tmpfiles "${tmpfiles_path}" "${tmpfiles_text}"
       give_files "${lock_dir}" "${log_file}" "${run_as}"
       ;;

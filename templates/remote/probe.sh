@@ -108,6 +108,8 @@ probe_install() {
   printf 'run_as_uid=%s\n' "$(id -u -- "${run_as}" 2>/dev/null || echo missing)"
   printf 'log_dir=%s\n' "$(describe_dir "${log_dir}")"
   printf 'lock_dir=%s\n' "$(describe_dir "${lock_dir}")"
+  printf 'log_parent=%s\n' "$(describe_dir "$(dirname -- "${log_dir}")")"
+  printf 'lock_parent=%s\n' "$(describe_dir "$(dirname -- "${lock_dir}")")"
   printf 'tmpfiles_sha256=%s\n' "$(checksum "${tmpfiles}")"
   printf 'foreign_files=%s\n' "$(count_foreign_files "${lock_dir}" "${log_file}" "${run_as}")"
   printf 'user=%s\n' "$(id -un)"

@@ -11,7 +11,10 @@ import time
 
 import pytest
 
-from .conftest import BINARY, REAL, host_file
+from lab.fleet import Lab
+from lab.hosts import Gpu, HostSpec, NvidiaSmiSpec
+
+from .conftest import BINARY, REAL, host_file, skip_without_lab_tools
 
 pytestmark = pytest.mark.lab
 
@@ -41,3 +44,29 @@ def test_ctrl_c_interrupts_hosts_in_flight(fleet, tmp_path):
     assert not host_file(fleet, "a4000", BINARY).is_symlink()
     assert not host_file(fleet, "a4000", REAL).exists()
     assert os.access(host_file(fleet, "a4000", BINARY), os.X_OK)
+
+
+def test_ctrl_c_interrupts_hosts_still_connecting(tmp_path):
+    skip_without_lab_tools()
+    gpu = NvidiaSmiSpec(gpus=(Gpu("NVIDIA RTX A4000", 16376),))
+    hosts = (
+        HostSpec("a4000", nvidia_smi=gpu, groups=("gpu_hosts",)),
+        HostSpec("stuck", kind="hang", groups=("faulty",)),
+    )
+    with Lab(tmp_path / "lab", hosts=hosts, port=0, stop_with_parent=True) as lab:
+        command = [sys.executable, "-m", "fleetroute", "deploy", "-i", str(lab.inventory), "--json"]
+        process = subprocess.Popen(
+            [*command, "--connect-timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not host_file(lab, "a4000", BINARY).is_symlink():
+            time.sleep(0.1)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=15)
+
+    assert process.returncode == 130, stderr
+    hosts_report = json.loads(stdout)["hosts"]
+    assert hosts_report["a4000"]["status"] == "changed"
+    assert hosts_report["stuck"]["status"] == "interrupted"
+    assert hosts_report["stuck"]["error"] == "interrupted while connecting"

@@ -83,3 +83,67 @@ def test_per_gpu_slots_missing_index():
     (problem,) = budget.problems(settings)
     assert "gpu_indices lists GPU 5" in problem
     assert "GPUs in use: 0" in problem
+
+
+def test_negative_headroom_on_every_path():
+    settings = whisper_settings(max_gpu_jobs=3, max_cpu_jobs=3)
+    budget = compute_budget(settings, [gpu(0, 8192, "RTX 4060")], ram_total_mb=24576)
+    assert budget.gpus[0].vram_headroom_mb == 8192 - 3 * 3700
+    assert budget.max_gpu_jobs_fit == 2
+    assert budget.ram_headroom_mb == 24576 - 3072 - 3 * 11000
+    assert budget.max_cpu_jobs_fit == 1
+    assert len(budget.problems(settings)) == 2
+
+
+def test_three_gpu_sizes_fit_count_is_smallest():
+    settings = whisper_settings(max_gpu_jobs=1)
+    gpus = [gpu(0, 24576, "RTX 3090"), gpu(1, 12288, "RTX 3060"), gpu(2, 8192, "RTX 4060")]
+    budget = compute_budget(settings, gpus, ram_total_mb=65536)
+    assert [g.vram_mb for g in budget.gpus] == [24576, 12288, 8192]
+    assert [g.max_jobs_fit for g in budget.gpus] == [6, 3, 2]
+    assert budget.max_gpu_jobs_fit == 2
+    assert budget.problems(settings) == []
+
+
+def test_unknown_vram_among_known_gpus():
+    settings = whisper_settings()
+    budget = compute_budget(settings, [gpu(0, 16384), gpu(1, None, "NVIDIA GB10")], ram_total_mb=65536)
+    assert budget.gpus[0].vram_headroom_mb == 16384 - 7400
+    assert budget.gpus[1].vram_mb is None
+    assert budget.max_gpu_jobs_fit is None
+    (problem,) = budget.problems(settings)
+    assert "GPU 1 (NVIDIA GB10)" in problem
+
+
+def test_ram_used_by_other_processes_reported():
+    settings = whisper_settings()
+    budget = compute_budget(settings, [gpu(0, 16384)], ram_total_mb=32768, ram_available_mb=30000)
+    assert budget.ram_used_other_mb == 2768
+    assert budget.to_dict()["ram_used_other_mb"] == 2768
+    assert budget.ram_headroom_mb == 32768 - 3072 - 11000
+    assert budget.warnings(settings) == []
+
+
+def test_ram_used_over_reserve_warns():
+    settings = whisper_settings()
+    budget = compute_budget(settings, [gpu(0, 16384)], ram_total_mb=32768, ram_available_mb=20000)
+    (warning,) = budget.warnings(settings)
+    assert "12768 MB" in warning
+    assert "os_reserved_ram_mb (3072 MB)" in warning
+    assert budget.problems(settings) == []
+
+
+def test_memory_max_is_cpu_peak_plus_fifth():
+    settings = whisper_settings(workload_ram_mb=5000, max_cpu_jobs=3)
+    budget = compute_budget(settings, [gpu(0, 16384)], ram_total_mb=65536)
+    assert budget.memory_max_mb == 18000
+
+
+def test_json_document_fields():
+    budget = compute_budget(whisper_settings(), [gpu(0, 16384)], ram_total_mb=32768, ram_available_mb=30000)
+    document = budget.to_dict()
+    assert document["gpus"] == [
+        {"index": 0, "name": "NVIDIA RTX A4000", "vram_mb": 16384, "vram_headroom_mb": 8984, "max_jobs_fit": 4}
+    ]
+    for key in ("ram_mb", "ram_headroom_mb", "max_gpu_jobs_fit", "max_cpu_jobs_fit", "memory_max_mb"):
+        assert isinstance(document[key], int), key

@@ -1,0 +1,74 @@
+"""Write a calibration's proposal into the inventory file, keeping its comments and layout.
+
+The values go into the host's own entry under ``hosts:``, the first one when the host
+is listed in several groups, because a host entry overrides every group variable
+and so the value applies to that host alone. Uses ruamel.yaml's round-trip mode.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from fleetroute.errors import FleetrouteError, InventoryError
+from fleetroute.inventory import load_inventory
+
+
+def write_proposal(path: Path, host: str, values: dict[str, tuple[int, str]]) -> None:
+    """Set ``values`` (name: (value, note)) in ``host``'s entry of the inventory at ``path``.
+
+    Each value gets an end-of-line comment: "fleetroute calibrate DATE: NOTE". The
+    file's indentation is kept as ruamel.yaml guesses it. The file is reloaded
+    afterwards, and when it no longer validates the original text is put back.
+    Raises ``FleetrouteError`` when the host has no entry under any ``hosts:`` key,
+    and ``InventoryError`` when the written file does not validate.
+    """
+    original = path.read_text()
+    _, indent, block_sequence_indent = load_yaml_guess_indent(original)
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=max(indent - block_sequence_indent, 2), sequence=indent, offset=block_sequence_indent)
+    document = yaml.load(original)
+    hosts_map, entry = _find_host_entry(document, host)
+    if not isinstance(entry, CommentedMap):
+        entry = CommentedMap()
+        hosts_map[host] = entry
+    today = datetime.date.today().isoformat()
+    for key, (value, note) in values.items():
+        entry[key] = value
+        entry.yaml_add_eol_comment(f"# fleetroute calibrate {today}: {note}", key, column=0)
+    with path.open("w") as stream:
+        yaml.dump(document, stream)
+    try:
+        load_inventory(path)
+    except InventoryError:
+        path.write_text(original)
+        raise
+
+
+def _find_host_entry(node, host: str):
+    """Return (the ``hosts:`` mapping that lists ``host``, its entry) from the first match, depth first."""
+    found = _search(node, host)
+    if found is None:
+        raise FleetrouteError(f"host {host!r} has no entry under a hosts: key of the inventory")
+    return found
+
+
+def _search(node, host: str):
+    if not isinstance(node, dict):
+        return None
+    hosts = node.get("hosts")
+    if isinstance(hosts, dict) and host in hosts:
+        return hosts, hosts[host]
+    for key, value in node.items():
+        if key in ("vars", "hosts"):
+            continue
+        found = _search(value, host)
+        if found is not None:
+            return found
+    return None

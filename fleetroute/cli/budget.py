@@ -23,10 +23,10 @@ from fleetroute.cli.common import (
     SshConfigOption,
     VerboseOption,
     connect_options,
+    select_hosts,
     setup_logging,
 )
 from fleetroute.cli.output import STYLES
-from fleetroute.inventory import load_inventory
 from fleetroute.operations.budget import budget_host
 from fleetroute.report import HostReport, exit_code
 from fleetroute.runner import DEFAULT_FORKS, run_on_hosts
@@ -51,7 +51,7 @@ def budget(
     """
     setup_logging(verbose)
     connect = connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass)
-    hosts = load_inventory(inventory).select(limit)
+    hosts = select_hosts(inventory, limit, ssh_config)
     reports = run_on_hosts(hosts, lambda host, report: budget_host(host, report, connect), forks=forks)
     status = exit_code(reports)
     if json_output:

@@ -24,11 +24,12 @@ from fleetroute.cli.common import (
     SshConfigOption,
     VerboseOption,
     connect_options,
+    select_hosts,
     setup_logging,
 )
 from fleetroute.cli.output import STYLES
 from fleetroute.errors import FleetrouteError, InventoryError
-from fleetroute.inventory import Host, load_inventory
+from fleetroute.inventory import Host
 from fleetroute.operations.calibrate import Calibration, CalibrateOptions, calibrate_host
 from fleetroute.operations.calibrate.fit import DEFAULT_MARGIN, DEFAULT_MIN_R2
 from fleetroute.report import HostReport, exit_code
@@ -86,7 +87,7 @@ def calibrate(
     for entry in env or ():
         if not ENV_ENTRY.match(entry):
             raise typer.BadParameter(f"{entry!r} is not NAME=VALUE with a shell variable name", param_hint="--env")
-    selected = _one_host(inventory, host)
+    selected = _one_host(inventory, host, ssh_config)
     options = CalibrateOptions(
         connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass),
         inputs_dir=inputs,
@@ -115,8 +116,8 @@ def calibrate(
     raise typer.Exit(status)
 
 
-def _one_host(inventory: Path, name: str) -> Host:
-    hosts = [host for host in load_inventory(inventory).select(name) if host.name == name]
+def _one_host(inventory: Path, name: str, ssh_config: Path | None) -> Host:
+    hosts = [host for host in select_hosts(inventory, name, ssh_config) if host.name == name]
     if not hosts:
         raise InventoryError([f"{inventory}: host {name!r} not found; --host takes one inventory host name"])
     return hosts[0]

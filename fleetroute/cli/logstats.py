@@ -13,6 +13,7 @@ from rich.console import Console
 
 from fleetroute.cli.common import (
     AcceptKeysOption,
+    AskBecomePassOption,
     CommandTimeoutOption,
     ConnectTimeoutOption,
     ForksOption,
@@ -64,6 +65,7 @@ def log_stats(
     connect_timeout: ConnectTimeoutOption = 10.0,
     command_timeout: CommandTimeoutOption = 120.0,
     accept_new_host_keys: AcceptKeysOption = False,
+    ask_become_pass: AskBecomePassOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
     """Count the routers' decisions in their logs across the fleet, and advise on tuning."""
@@ -80,7 +82,7 @@ def log_stats(
 
     hosts = select_hosts(inventory, limit, ssh_config)
     options = LogStatsOptions(
-        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys),
+        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass),
         since=since_s,
         until=until_s,
     )

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from fleetroute.cli.common import (
     AcceptKeysOption,
+    AskBecomePassOption,
     CommandTimeoutOption,
     ConnectTimeoutOption,
     ForksOption,
@@ -61,12 +62,13 @@ def verify(
     connect_timeout: ConnectTimeoutOption = 10.0,
     command_timeout: CommandTimeoutOption = 120.0,
     accept_new_host_keys: AcceptKeysOption = False,
+    ask_become_pass: AskBecomePassOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
     """Check the router on every host: install, GPUs, GPU and CPU paths, and blocking when slots are full."""
     setup_logging(verbose)
     options = VerifyOptions(
-        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys), full=full
+        connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass), full=full
     )
     hosts = select_hosts(inventory, limit, ssh_config)
     printer = VerifyPrinter([host.name for host in hosts], quiet=json_output)

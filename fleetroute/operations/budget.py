@@ -139,13 +139,13 @@ class Budget:
                 problems.append(
                     f"{gpu.label}: VRAM headroom {gpu.vram_headroom_mb} MB = {gpu.vram_mb} MB"
                     f" - {settings.workload_vram_mb} MB x {settings.max_gpu_jobs} jobs; "
-                    f"lower max_gpu_jobs to {gpu.max_jobs_fit} or less"
+                    + _fix_hint("max_gpu_jobs", gpu.max_jobs_fit, "workload_vram_mb", f"{gpu.label} has {gpu.vram_mb} MB")
                 )
         if self.ram_headroom_mb < 0:
             problems.append(
                 f"RAM headroom {self.ram_headroom_mb} MB = {self.ram_mb} MB - {settings.os_reserved_ram_mb} MB reserved"
                 f" - {settings.workload_ram_mb} MB x {settings.max_cpu_jobs} jobs; "
-                f"lower max_cpu_jobs to {self.max_cpu_jobs_fit} or less"
+                + _fix_hint("max_cpu_jobs", self.max_cpu_jobs_fit, "workload_ram_mb", "the host's RAM is too small")
             )
         return problems
 
@@ -279,3 +279,13 @@ def budget_host(host: Host, report: HostReport, connect: ConnectOptions) -> None
     report.budget["problems"] = problems
     if problems:
         report.status, report.error = FAILED, "; ".join(problems)
+
+
+def _fix_hint(slots: str, fit: int | None, per_job: str, too_small: str) -> str:
+    """Return how to make a negative headroom positive: fewer slots, or, when not even one job fits, the other ways."""
+    if fit:
+        return f"lower {slots} to {fit} or less"
+    return (
+        f"not even one job fits ({too_small}); lower {per_job} if it overstates a job, leave this host out "
+        f"with --limit, or deploy anyway with --force"
+    )

@@ -147,3 +147,13 @@ def test_json_document_fields():
     ]
     for key in ("ram_mb", "ram_headroom_mb", "max_gpu_jobs_fit", "max_cpu_jobs_fit", "memory_max_mb"):
         assert isinstance(document[key], int), key
+
+
+def test_no_job_fits_names_other_fixes():
+    settings = whisper_settings(workload_vram_mb=9000, max_gpu_jobs=1)
+    budget = compute_budget(settings, [gpu(0, 6144, "NVIDIA GeForce GTX 1660")], ram_total_mb=65536)
+    (problem,) = budget.problems(settings)
+    assert "lower max_gpu_jobs to 0" not in problem
+    assert "not even one job fits" in problem
+    assert "workload_vram_mb" in problem
+    assert "--force" in problem

@@ -107,7 +107,19 @@ def shell_words(values: Iterable[str | int | float]) -> str:
     """
     if isinstance(values, (str, bytes)):
         raise TypeError(f"expected a list of words, got the string {values!r}")
-    return " ".join(shell_quote(value) for value in values)
+    return " ".join(_array_element(value) for value in values)
+
+
+def _array_element(value: str | int | float) -> str:
+    """Quote one array element; a bare word with ``=`` gets quotes too.
+
+    ``shlex.quote`` leaves ``a=b`` bare, which bash reads literally inside ``( )``,
+    but ShellCheck (SC2191) takes for a mistaken index assignment.
+    """
+    quoted = shell_quote(value)
+    if "=" in quoted and not quoted.startswith("'"):
+        return f"'{quoted}'"
+    return quoted
 
 
 def templates_dir() -> Path:

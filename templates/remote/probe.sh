@@ -115,6 +115,18 @@ probe_install() {
   printf 'user=%s\n' "$(id -un)"
 }
 
+# Hold the host lock shared while reading the install state, so that a deploy or
+# uninstall running at the same time (install.sh holds it exclusively) cannot show
+# a state half-way through its steps. Without the state directory there is nothing
+# installed to protect, and a lock that cannot be opened is skipped.
+lock_install_state() {
+  local manifest="$1" binary="$2" lock_fd
+  local lock="${manifest%/*}/.${binary##*/}.lock"
+  if [[ -d "${manifest%/*}" ]] && { exec {lock_fd}>>"${lock}"; } 2>/dev/null; then
+    flock -s -w 60 "${lock_fd}" || true
+  fi
+}
+
 main() {
   local nvidia_smi="$1" binary="$2" real="$3" router="$4" manifest="$5"
   local probe_tool="$6" run_as="$7" log_dir="$8" lock_dir="$9" send_router="${10}" tmpfiles="${11}"
@@ -122,6 +134,7 @@ main() {
   probe_gpus "${nvidia_smi}"
   section "meminfo"
   grep -E '^(MemTotal|MemAvailable):' /proc/meminfo
+  lock_install_state "${manifest}" "${binary}"
   probe_install "${binary}" "${real}" "${router}" "${probe_tool}" "${run_as}" "${log_dir}" "${lock_dir}" \
     "${tmpfiles}" "${log_file}"
   section "manifest"

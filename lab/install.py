@@ -37,7 +37,12 @@ def install_host(fs_root: Path, spec: HostSpec, root: str) -> None:
     for private in PRIVATE_DIRS:
         directory = fs_root / private.lstrip("/")
         directory.mkdir(parents=True, exist_ok=True)
-        directory.chmod(0o1777 if private in STICKY_DIRS else 0o700 if private == "/root" else 0o755)
+        if private in STICKY_DIRS:
+            directory.chmod(0o1777)
+        elif private == "/root":
+            directory.chmod(0o700)
+        else:
+            directory.chmod(0o755)
     for sub in ("bin", "sbin", "lib", "share"):
         (fs_root / "usr/local" / sub).mkdir(exist_ok=True)
 

@@ -57,7 +57,7 @@ def mount_namespace(pid: int) -> str | None:
     """Return the mount namespace of a process as ``mnt:[INODE]``, or None when it is gone or unreadable.
 
     Some processes (PID 1 in some sandboxes, other users' processes) deny even root
-    this link; they are not a lab's, so None is the right answer for them too.
+    this link. They are not a lab's, so None is correct for them too.
     """
     try:
         return os.readlink(PROC / str(pid) / "ns" / "mnt")

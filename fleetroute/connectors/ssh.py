@@ -84,7 +84,7 @@ class Target:
 
     ``proxy_jump`` is a ProxyJump value (``[user@]host[:port]`` hops separated by commas)
     that replaces the SSH config's. ``become`` runs remote scripts as ``become_user``
-    through sudo, with ``become_password`` when sudo asks for one.
+    through sudo, with ``become_password`` when sudo requires one.
     """
 
     name: str
@@ -101,11 +101,11 @@ class Target:
 
 
 class BecomeError(HostError):
-    """sudo is missing on the host, asks for a password that was not given, or rejected it."""
+    """sudo is missing on the host, requires a password that was not given, or rejected it."""
 
 
 # Modes that BECOME_CHECK prints: the login user is already the become user, sudo is
-# not installed, sudo runs commands without a password, or sudo asks for one.
+# not installed, sudo runs commands without a password, or sudo requires one.
 # ``sudo -k`` ignores cached credentials, so a credential cached by an earlier
 # command cannot hide that a password is needed.
 BECOME_CHECK = (

@@ -10,7 +10,7 @@ peak (workload_ram_mb x max_cpu_jobs) counts, because the inventory has no host-
 figure for GPU jobs.
 
 A GPU in MIG mode (``mig.mode.current`` Enabled) is budgeted per MIG instance, because
-a job sees one instance and its memory, not the card. ``parse_mig_devices`` documents
+a job gets one instance and its memory, not the card. ``parse_mig_devices`` documents
 how instance sizes are read from ``nvidia-smi -L``.
 """
 

@@ -105,7 +105,8 @@ def test_diff_shows_router_change_without_applying(fleet, tmp_path):
     report = result.json["hosts"]["a4000"]
     assert report["status"] == "changed"
     assert report["changes"][0] == f"update router {ROUTER}"
-    assert "-" in report["diff"] and "1800" in report["diff"]
+    assert "-" in report["diff"]
+    assert "1800" in report["diff"]
     assert any(line.startswith("+") and "1800" in line for line in report["diff"].splitlines())
     assert snapshot(fleet, "a4000") == before
 
@@ -221,7 +222,8 @@ def test_text_output_has_recap(fleet):
     result = fleetroute("deploy", "-i", str(fleet.inventory), "--limit", "a4000,offline")
     assert result.exit_code == 4
     assert "deploy recap" in result.stdout
-    assert "a4000" in result.stdout and "changed" in result.stdout
+    assert "a4000" in result.stdout
+    assert "changed" in result.stdout
     assert "unreachable" in result.stdout
 
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from fleetroute.connectors import ssh as ssh_module
 from fleetroute.connectors.ssh import BecomeError, CommandResult, ConnectOptions, SSHHost, Target
 from fleetroute.render import render_router
-from tests.router.conftest import HOST, VERSION, build_settings, install_router
+from tests.router.conftest import VERSION, build_settings, install_router
 
 SHELL_SNIPPETS = [
     "$(touch pwned)",

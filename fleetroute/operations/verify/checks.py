@@ -11,7 +11,7 @@ PASS, FAIL, SKIPPED, DEGRADED = "pass", "fail", "skipped", "degraded"
 VERDICTS = (PASS, FAIL, SKIPPED, DEGRADED)
 
 # Host statuses that verify adds to the report's: a host whose GPUs are missing or
-# whose driver does not answer, and a host on which some check could not run.
+# whose driver does not respond, and a host on which some check could not run.
 DEGRADED_STATUS = "degraded"
 INCOMPLETE = "incomplete"
 
@@ -30,8 +30,8 @@ CHECKS = (INSTALL, GPUS, GPU_PATH, CPU_PATH, GPU_BLOCKING, CPU_BLOCKING)
 class Check:
     """Verdict of one check on one host: pass, fail, skipped or degraded.
 
-    ``reason`` says why a check did not pass, in words an operator can act on.
-    ``evidence`` holds what the verdict rests on (log lines, exit codes, timings,
+    ``reason`` explains why a check did not pass, in words an operator can act on.
+    ``evidence`` contains what the verdict rests on (log lines, exit codes, timings,
     GPU memory samples), JSON-ready.
     """
 

@@ -31,7 +31,7 @@ class Sample:
 
     ``ms`` is the wall-clock time in milliseconds. ``used_mb`` maps each GPU index to
     its memory.used, None where the driver printed an unknown value; it is empty when
-    nvidia-smi failed (``exit_code`` not 0) and ``output`` then holds what it printed.
+    nvidia-smi failed (``exit_code`` not 0) and ``output`` then contains what it printed.
     """
 
     ms: int

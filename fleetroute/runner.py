@@ -1,5 +1,11 @@
 """Run one task per host in parallel, bounded by ``forks``; one bad host never hides the others.
 
+A run has two phases. First every selected host is connected: host keys are
+checked (and, with accept-new, recorded), login and sudo are tried. Only then
+does any task start, on the hosts that connected, over the same connections.
+So a wrong or unknown host key, a failed login or a rejected sudo password shows
+up before any host is changed, and never stops a run half-way.
+
 Ctrl-C stops the run promptly: hosts not started yet are skipped, and the SSH
 connections of hosts in flight are closed, so their current remote step either
 completes or never starts. Every install step on a host is safe to cut at any
@@ -10,21 +16,27 @@ point (see ``templates/remote/install.sh``), and such hosts are reported
 from __future__ import annotations
 
 import logging
+import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from fleetroute.connectors import ssh
+from fleetroute.connectors.ssh import ConnectOptions, SSHHost, Target
 from fleetroute.errors import Aborted, FleetrouteError, HostError, UnreachableError
 from fleetroute.inventory import Host
 from fleetroute.report import FAILED, INTERRUPTED, UNREACHABLE, HostReport
+from fleetroute.settings import proxy_jump_from_ssh_args
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FORKS = 16
 
-Task = Callable[[Host, HostReport], None]
+# File descriptors kept free for everything but the SSH connections held open between the phases.
+_SPARE_FILES = 256
+
+Task = Callable[[Host, SSHHost, HostReport], None]
 
 
 class Interrupted(FleetrouteError):
@@ -41,18 +53,103 @@ def checkpoint(step: str) -> None:
         raise Interrupted(f"interrupted before {step}; nothing of that step was done")
 
 
-def run_task(host: Host, task: Task) -> HostReport:
-    """Run ``task`` on one host and turn any error into the report's status.
+def target_for(host: Host) -> Target:
+    """Return the SSH target of an inventory host: address, login, jump hosts and become settings."""
+    settings = host.settings
+    common_args = settings.ansible_ssh_common_args
+    return Target(
+        name=host.name,
+        address=settings.ansible_host or host.name,
+        port=settings.ansible_port,
+        user=settings.ansible_user,
+        key_file=settings.ansible_ssh_private_key_file,
+        ssh_config_file=settings.ssh_config_file,
+        proxy_jump=proxy_jump_from_ssh_args(common_args) if common_args else None,
+        become=settings.become_enabled,
+        become_user=settings.become_target_user,
+        become_password=settings.become_secret,
+    )
 
-    ``task`` fills in the report it is given and raises on failure. Unreachable
-    hosts get ``unreachable``; every other error, expected or not, gets ``failed``;
-    any error after Ctrl-C gets ``interrupted``.
+
+def run_on_hosts(
+    hosts: list[Host],
+    task: Task,
+    *,
+    connect: ConnectOptions,
+    forks: int = DEFAULT_FORKS,
+    on_done: Callable[[HostReport], None] | None = None,
+) -> list[HostReport]:
+    """Connect every host, then run ``task`` on each connected one; return reports in inventory order.
+
+    At most ``forks`` hosts are worked on at once, in each phase. No task starts
+    before every host has connected or failed to, and each task gets the open
+    connection of its host, which is closed when the task returns. ``on_done`` is
+    called with each report as its host finishes, including hosts that fail to
+    connect. On Ctrl-C, the hosts that had not finished are reported
+    ``interrupted`` and the reports are returned as usual, so the caller can print
+    them and exit with 130.
     """
-    report = HostReport(host.name)
+    _cancelled.clear()
+    _raise_open_files_limit(len(hosts))
+    reports: dict[str, HostReport] = {}
+    connections: dict[str, SSHHost] = {}
+
+    def finish(report: HostReport) -> None:
+        reports[report.name] = report
+        if on_done:
+            on_done(report)
+
+    try:
+        started = {host.name: HostReport(host.name) for host in hosts}
+        _in_parallel(hosts, lambda host: _connect_host(host, connect, started[host.name], connections), forks, finish)
+        ready = [host for host in hosts if host.name in connections]
+        log.info("connected %d of %d host(s)", len(ready), len(hosts))
+        if not _cancelled.is_set():
+            _in_parallel(ready, lambda host: _run_task(host, connections[host.name], task, started[host.name]), forks, finish)
+    finally:
+        for connection in list(connections.values()):
+            connection.close()
+
+    for host in hosts:
+        if host.name not in reports:
+            error = "interrupted before any change" if host.name in connections else "interrupted before this host started"
+            reports[host.name] = HostReport(host.name, status=INTERRUPTED, error=error)
+    return [reports[host.name] for host in hosts]
+
+
+def _connect_host(host: Host, options: ConnectOptions, report: HostReport, connections: dict[str, SSHHost]) -> HostReport | None:
+    """Open the host's connection into ``connections``; return the report only when the host is done (failed)."""
+    started = time.monotonic()
+    connection = SSHHost(target_for(host), options)
+    _guarded(host, report, connection.connect, "connecting")
+    report.duration_s = round(time.monotonic() - started, 3)
+    if report.status in (FAILED, UNREACHABLE, INTERRUPTED):
+        connection.close()
+        return report
+    connections[host.name] = connection
+    return None
+
+
+def _run_task(host: Host, connection: SSHHost, task: Task, report: HostReport) -> HostReport:
+    """Run ``task`` on one connected host, then close its connection; the time adds to the connect time."""
     started = time.monotonic()
     try:
-        checkpoint("connecting")
-        task(host, report)
+        _guarded(host, report, lambda: task(host, connection, report), "the first step")
+    finally:
+        connection.close()
+    report.duration_s = round(report.duration_s + time.monotonic() - started, 3)
+    return report
+
+
+def _guarded(host: Host, report: HostReport, step: Callable[[], None], name: str) -> None:
+    """Call ``step`` unless the run was interrupted, and turn any error into the report's status.
+
+    Unreachable hosts get ``unreachable``; every other error, expected or not,
+    gets ``failed``; any error after Ctrl-C gets ``interrupted``.
+    """
+    try:
+        checkpoint(name)
+        step()
     except Interrupted as exc:
         report.status, report.error = INTERRUPTED, str(exc)
     except FleetrouteError as exc:
@@ -60,18 +157,6 @@ def run_task(host: Host, task: Task) -> HostReport:
     except Exception as exc:  # A bug must fail its host, not the whole run.
         log.exception("%s: unexpected error", host.name)
         report.status, report.error = FAILED, f"internal error: {type(exc).__name__}: {exc}"
-    report.duration_s = round(time.monotonic() - started, 3)
-    return report
-
-
-def _finish_despite_interrupts(pending: set[Future], collect: Callable[[set[Future]], None]) -> None:
-    """Wait for the hosts in flight, which abort_all has cut off; a second Ctrl-C only closes again."""
-    while pending:
-        try:
-            done, pending = wait(pending, timeout=0.2)
-            collect(done)
-        except KeyboardInterrupt:
-            ssh.abort_all()
 
 
 def _classify(exc: FleetrouteError) -> tuple[str, str]:
@@ -85,32 +170,25 @@ def _classify(exc: FleetrouteError) -> tuple[str, str]:
     return FAILED, message
 
 
-def run_on_hosts(
-    hosts: list[Host],
-    task: Task,
-    *,
-    forks: int = DEFAULT_FORKS,
-    on_done: Callable[[HostReport], None] | None = None,
-) -> list[HostReport]:
-    """Run ``task`` on every host, at most ``forks`` at once, and return reports in inventory order.
+def _in_parallel(
+    hosts: Iterable[Host],
+    work: Callable[[Host], HostReport | None],
+    forks: int,
+    finish: Callable[[HostReport], None],
+) -> None:
+    """Call ``work`` for every host, at most ``forks`` at once, and pass each report it returns to ``finish``.
 
-    ``on_done`` is called with each report as its host finishes. On Ctrl-C, the
-    hosts that had not finished are reported ``interrupted`` and the reports are
-    returned as usual, so the caller can print them and exit with 130.
+    On Ctrl-C, marks the run cancelled and closes every open connection, so the
+    hosts in flight fail fast. It waits for them, and skips hosts not started yet.
     """
-    _cancelled.clear()
-    reports: dict[str, HostReport] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, forks), thread_name_prefix="host")
-    pending: set[Future] = {pool.submit(run_task, host, task) for host in hosts}
+    pending: set[Future] = {pool.submit(work, host) for host in hosts}
 
     def collect(done: set[Future]) -> None:
         for future in done:
-            if future.cancelled():
-                continue
-            report = future.result()
-            reports[report.name] = report
-            if on_done:
-                on_done(report)
+            report = None if future.cancelled() else future.result()
+            if report is not None:
+                finish(report)
 
     try:
         while pending:
@@ -124,7 +202,32 @@ def run_on_hosts(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
-    for host in hosts:
-        if host.name not in reports:
-            reports[host.name] = HostReport(host.name, status=INTERRUPTED, error="interrupted before this host started")
-    return [reports[host.name] for host in hosts]
+
+def _finish_despite_interrupts(pending: set[Future], collect: Callable[[set[Future]], None]) -> None:
+    """Wait for the hosts in flight, which abort_all has cut off; a second Ctrl-C only closes again."""
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=0.2)
+            collect(done)
+        except KeyboardInterrupt:
+            ssh.abort_all()
+
+
+def _raise_open_files_limit(host_count: int) -> None:
+    """Raise the soft limit on open files so that one connection per host fits, up to the hard limit.
+
+    Every connected host keeps its socket open until its task ends, so a run over
+    a thousand hosts needs more than the usual soft limit of 1024.
+    """
+    needed = host_count + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    new_soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+    if new_soft < needed:
+        log.warning(
+            "open files limited to %d (hard limit); %d hosts may not all connect. Raise it with ulimit -n, or use --limit",
+            new_soft,
+            host_count,
+        )

@@ -52,7 +52,7 @@ def budget(
     setup_logging(verbose)
     connect = connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass)
     hosts = select_hosts(inventory, limit, ssh_config)
-    reports = run_on_hosts(hosts, lambda host, report: budget_host(host, report, connect), forks=forks)
+    reports = run_on_hosts(hosts, budget_host, connect=connect, forks=forks)
     status = exit_code(reports)
     if json_output:
         print_budget_json(reports, status)

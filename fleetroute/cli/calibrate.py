@@ -28,6 +28,7 @@ from fleetroute.cli.common import (
     setup_logging,
 )
 from fleetroute.cli.output import STYLES
+from fleetroute.connectors.ssh import SSHHost
 from fleetroute.errors import FleetrouteError, InventoryError
 from fleetroute.inventory import Host
 from fleetroute.operations.calibrate import Calibration, CalibrateOptions, calibrate_host
@@ -100,10 +101,10 @@ def calibrate(
     )
     results: dict[str, Calibration] = {}
 
-    def task(target: Host, report: HostReport) -> None:
-        results[target.name] = calibrate_host(target, report, options)
+    def task(target: Host, ssh: SSHHost, report: HostReport) -> None:
+        results[target.name] = calibrate_host(target, ssh, report, options)
 
-    (report,) = run_on_hosts([selected], task, forks=1)
+    (report,) = run_on_hosts([selected], task, connect=options.connect, forks=1)
     calibration = results.get(selected.name)
     status = exit_code([report])
     written = _write_back(inventory, selected.name, calibration) if write and calibration else False

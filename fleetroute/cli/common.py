@@ -86,6 +86,7 @@ def run_fleet(
     json_output: bool,
     task: Task,
     title: str,
+    connect: ConnectOptions,
     *,
     check: bool = False,
     ssh_config: Path | None = None,
@@ -98,7 +99,7 @@ def run_fleet(
     """
     hosts = select_hosts(inventory_path, limit, ssh_config)
     printer = HostPrinter([h.name for h in hosts], check=check, quiet=json_output)
-    reports = run_on_hosts(hosts, task, forks=forks, on_done=printer)
+    reports = run_on_hosts(hosts, task, connect=connect, forks=forks, on_done=printer)
     status = exit_code(reports)
     if json_output:
         print_json(command, reports, status, check=check)

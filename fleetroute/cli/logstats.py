@@ -87,7 +87,12 @@ def log_stats(
         until=until_s,
     )
     results: dict[str, HostLogs] = {}
-    reports = run_on_hosts(hosts, lambda host, report: collect_host_logs(host, report, options, results), forks=forks)
+    reports = run_on_hosts(
+        hosts,
+        lambda host, ssh, report: collect_host_logs(host, ssh, report, options, results),
+        connect=options.connect,
+        forks=forks,
+    )
     report = assemble_report(hosts, reports, results, since=since_s, until=until_s)
 
     machine_output = bool(chosen)

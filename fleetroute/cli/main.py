@@ -102,8 +102,8 @@ def deploy(
         force=force,
     )
     title = "deploy recap" + (" (check mode: nothing was changed)" if check else "")
-    task = lambda h, r: deploy_host(h, r, options)  # noqa: E731
-    run_fleet("deploy", inventory, limit, forks, json_output, task, title, check=check, ssh_config=ssh_config)
+    task = lambda host, ssh, report: deploy_host(host, ssh, report, options)  # noqa: E731
+    run_fleet("deploy", inventory, limit, forks, json_output, task, title, options.connect, check=check, ssh_config=ssh_config)
 
 
 @app.command()
@@ -126,8 +126,8 @@ def uninstall(
         connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass), check=check
     )
     title = "uninstall recap" + (" (check mode: nothing was changed)" if check else "")
-    task = lambda h, r: uninstall_host(h, r, options)  # noqa: E731
-    run_fleet("uninstall", inventory, limit, forks, json_output, task, title, check=check, ssh_config=ssh_config)
+    task = lambda host, ssh, report: uninstall_host(host, ssh, report, options)  # noqa: E731
+    run_fleet("uninstall", inventory, limit, forks, json_output, task, title, options.connect, check=check, ssh_config=ssh_config)
 
 
 app.command("verify")(verify)

@@ -72,7 +72,13 @@ def verify(
     )
     hosts = select_hosts(inventory, limit, ssh_config)
     printer = VerifyPrinter([host.name for host in hosts], quiet=json_output)
-    reports = run_on_hosts(hosts, lambda host, report: verify_host(host, report, options), forks=forks, on_done=printer)
+    reports = run_on_hosts(
+        hosts,
+        lambda host, ssh, report: verify_host(host, ssh, report, options),
+        connect=options.connect,
+        forks=forks,
+        on_done=printer,
+    )
     status = verify_exit_code(reports)
     if json_output:
         print_verify_json(reports, status, full=full)

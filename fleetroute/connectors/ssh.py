@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+DEFAULT_KEEPALIVE_S = 30
 
 _known_hosts_lock = threading.Lock()
 
@@ -239,6 +240,7 @@ class SSHHost:
         finally:
             self._connecting = None
         _disable_nagle(connection)
+        _keep_alive(connection)
         self.connection = connection
         log.debug("%s: connected to %s@%s:%s", self.name, connection.user, connection.host, connection.port)
         if self.target.become:
@@ -521,6 +523,18 @@ def _disable_nagle(connection: Connection) -> None:
     sock = connection.transport.sock if connection.transport else None
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _keep_alive(connection: Connection) -> None:
+    """Send keepalives every ServerAliveInterval seconds (default 30), as OpenSSH does when it is set.
+
+    A connected host may wait idle while the rest of the fleet connects, and a
+    firewall or NAT on the way can drop a TCP flow that stays silent for minutes.
+    """
+    value = str(connection.ssh_config.get("serveraliveinterval", DEFAULT_KEEPALIVE_S))
+    interval = int(value) if value.isdigit() else DEFAULT_KEEPALIVE_S
+    if connection.transport is not None and interval > 0:
+        connection.transport.set_keepalive(interval)
 
 
 def _no_banner(connection: Connection) -> bool:

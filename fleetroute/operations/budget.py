@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from fleetroute.connectors.ssh import ConnectOptions, SSHHost
+from fleetroute.connectors.ssh import SSHHost
 from fleetroute.facts.gpu import Gpu
 from fleetroute.facts.host import HostFacts, gather_facts
 from fleetroute.inventory import Host
@@ -254,20 +254,16 @@ def _unit_budget(settings: HostSettings, gpu: Gpu, reported_mb: int | None, mig_
     )
 
 
-def budget_host(host: Host, report: HostReport, connect: ConnectOptions) -> None:
-    """Probe one host and fill ``report.budget``; a host whose budget has problems is failed.
+def budget_host(host: Host, ssh: SSHHost, report: HostReport) -> None:
+    """Probe one connected host and fill ``report.budget``; a host whose budget has problems is failed.
 
     ``report.error`` joins the problems and ``report.warnings`` gets the notes of
     ``Budget.warnings``. A host without a usable GPU is budgeted for RAM only, and
-    failed. Raises ``UnreachableError`` (and subclasses) when the host cannot be
-    reached and ``ProbeError`` when its probe output cannot be read.
+    failed. Raises ``UnreachableError`` (and subclasses) when the connection is
+    lost and ``ProbeError`` when the probe output cannot be read.
     """
-    # Imported here because deploy imports this module for its pre-flight check.
-    from fleetroute.operations.deploy import target_for
-
     settings = host.settings
-    with SSHHost(target_for(host), connect) as ssh:
-        facts = gather_facts(ssh, settings)
+    facts = gather_facts(ssh, settings)
     budget = budget_from_facts(settings, facts)
     report.gpu_usable = facts.gpu.usable
     report.gpus = [gpu.to_dict() for gpu in facts.gpu.gpus]

@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass
 
 from fleetroute import __version__
-from fleetroute.connectors.ssh import ConnectOptions, SSHHost, Target
+from fleetroute.connectors.ssh import ConnectOptions, SSHHost
 from fleetroute.errors import PreflightError
 from fleetroute.facts.host import HostFacts, gather_facts
 from fleetroute.inventory import Host
@@ -19,7 +19,7 @@ from fleetroute.operations.budget import budget_from_facts
 from fleetroute.render import render_router
 from fleetroute.report import CHANGED, OK, HostReport
 from fleetroute.runner import checkpoint
-from fleetroute.settings import HostSettings, proxy_jump_from_ssh_args
+from fleetroute.settings import HostSettings
 
 
 @dataclass(frozen=True)
@@ -32,65 +32,45 @@ class DeployOptions:
     force: bool = False
 
 
-def target_for(host: Host) -> Target:
-    """Return the SSH target of an inventory host: address, login, jump hosts and become settings."""
-    settings = host.settings
-    common_args = settings.ansible_ssh_common_args
-    return Target(
-        name=host.name,
-        address=settings.ansible_host or host.name,
-        port=settings.ansible_port,
-        user=settings.ansible_user,
-        key_file=settings.ansible_ssh_private_key_file,
-        ssh_config_file=settings.ssh_config_file,
-        proxy_jump=proxy_jump_from_ssh_args(common_args) if common_args else None,
-        become=settings.become_enabled,
-        become_user=settings.become_target_user,
-        become_password=settings.become_secret,
-    )
+def deploy_host(host: Host, ssh: SSHHost, report: HostReport, options: DeployOptions) -> None:
+    """Install or update the router on one connected host, filling in ``report``.
 
-
-def deploy_host(host: Host, report: HostReport, options: DeployOptions) -> None:
-    """Install or update the router on one host, filling in ``report``.
-
-    Raises ``UnreachableError`` (and subclasses) when the host cannot be reached.
+    Raises ``UnreachableError`` (and subclasses) when the connection is lost.
     Raises ``PreflightError`` when the host is unfit: no usable GPU, a negative memory
     budget or a missing probe tool. Raises ``InstallError`` for an unsafe install
     state and ``CommandError`` when the install step fails on the host.
     """
     settings = host.settings
-    with SSHHost(target_for(host), options.connect) as ssh:
-        facts = gather_facts(ssh, settings, with_router_text=options.diff)
-        _record_facts(report, facts, settings)
-        check_preflight(facts, settings, report, force=options.force)
+    facts = gather_facts(ssh, settings, with_router_text=options.diff)
+    _record_facts(report, facts, settings)
+    check_preflight(facts, settings, report, force=options.force)
 
-        router = render_router(settings, host=host.name, version=__version__)
-        plan = install.plan_install(facts.install, settings, install.sha256_text(router))
-        report.changes = list(plan.changes)
-        if options.diff and plan.write_router:
-            report.diff = router_diff(facts.install.router_text or "", router, settings.router_path)
-        if plan.changed and not options.check:
-            checkpoint("installing")
-            install.apply(ssh, plan, facts.install, settings, router)
-        unit_changed = _sync_systemd_unit(ssh, settings, report, options, remove=False)
-        report.status = CHANGED if plan.changed or unit_changed else OK
+    router = render_router(settings, host=host.name, version=__version__)
+    plan = install.plan_install(facts.install, settings, install.sha256_text(router))
+    report.changes = list(plan.changes)
+    if options.diff and plan.write_router:
+        report.diff = router_diff(facts.install.router_text or "", router, settings.router_path)
+    if plan.changed and not options.check:
+        checkpoint("installing")
+        install.apply(ssh, plan, facts.install, settings, router)
+    unit_changed = _sync_systemd_unit(ssh, settings, report, options, remove=False)
+    report.status = CHANGED if plan.changed or unit_changed else OK
 
 
-def uninstall_host(host: Host, report: HostReport, options: DeployOptions) -> None:
+def uninstall_host(host: Host, ssh: SSHHost, report: HostReport, options: DeployOptions) -> None:
     """Restore the original binary on one host and remove the router and manifest.
 
     Raises as ``deploy_host`` does, except for pre-flight checks, which uninstall skips.
     """
     settings = host.settings
-    with SSHHost(target_for(host), options.connect) as ssh:
-        facts = gather_facts(ssh, settings)
-        plan = install.plan_uninstall(facts.install, settings)
-        report.changes = list(plan.changes)
-        if plan.changed and not options.check:
-            checkpoint("uninstalling")
-            install.apply(ssh, plan, facts.install, settings, None)
-        unit_changed = _sync_systemd_unit(ssh, settings, report, options, remove=True)
-        report.status = CHANGED if plan.changed or unit_changed else OK
+    facts = gather_facts(ssh, settings)
+    plan = install.plan_uninstall(facts.install, settings)
+    report.changes = list(plan.changes)
+    if plan.changed and not options.check:
+        checkpoint("uninstalling")
+        install.apply(ssh, plan, facts.install, settings, None)
+    unit_changed = _sync_systemd_unit(ssh, settings, report, options, remove=True)
+    report.status = CHANGED if plan.changed or unit_changed else OK
 
 
 def check_preflight(facts: HostFacts, settings: HostSettings, report: HostReport, *, force: bool) -> None:

@@ -28,7 +28,6 @@ from fleetroute.logs.stats import (
     LogStats,
     read_awk_output,
 )
-from fleetroute.operations.deploy import target_for
 from fleetroute.remote import remote_script
 from fleetroute.report import HostReport
 
@@ -134,18 +133,19 @@ def script_arguments(router_log: str, nvidia_smi: str, options: LogStatsOptions)
     return [router_log, nvidia_smi, remote_script("logstats.awk"), *words]
 
 
-def collect_host_logs(host: Host, report: HostReport, options: LogStatsOptions, results: dict[str, HostLogs]) -> None:
-    """Read one host's router log statistics into ``results[host.name]``.
+def collect_host_logs(
+    host: Host, ssh: SSHHost, report: HostReport, options: LogStatsOptions, results: dict[str, HostLogs]
+) -> None:
+    """Read the router log statistics of one connected host into ``results[host.name]``.
 
     The host's status stays ``ok`` for a missing or empty log, which ``report.warnings``
-    mentions. Raises ``UnreachableError`` when the host cannot be reached,
+    mentions. Raises ``UnreachableError`` when the connection is lost,
     ``CommandError`` when the script fails, ``ProbeError`` when its output is cut
     short or malformed, and ``HostError`` after storing the results when a log file
     could not be read in full.
     """
     arguments = script_arguments(host.settings.router_log, host.settings.nvidia_smi, options)
-    with SSHHost(target_for(host), options.connect) as ssh:
-        result = ssh.run_script(remote_script("logstats.sh"), arguments, name="logstats")
+    result = ssh.run_script(remote_script("logstats.sh"), arguments, name="logstats")
     if not result.ok:
         raise CommandError(host.name, f"log-stats script exited {result.exit_code}: {result.stderr.strip()[:500]}", result)
     logs = parse_logstats_output(host.name, result.stdout, options)

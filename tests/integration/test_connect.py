@@ -82,6 +82,38 @@ def test_changed_host_key_names_known_hosts_line(fleet, tmp_path):
     assert not host_file(fleet, "a4000", BINARY).is_symlink()
 
 
+def test_bad_key_fails_before_any_change(fleet, tmp_path):
+    other_key = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    mixed = f"[{fleet.address('mixed')}]:{fleet.state.port} "
+    lines = fleet.known_hosts.read_text().splitlines()
+    key_type, key = other_key.with_suffix(".pub").read_text().split()[:2]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("".join(
+        f"{mixed}{key_type} {key}\n" if line.startswith(mixed) else f"{line}\n" for line in lines
+    ))
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+
+    # One host at a time, in inventory order (a4000 before mixed): without a connect
+    # phase for every host first, a4000 would be changed before mixed's key is seen.
+    result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000,mixed", "--forks", "1")
+    host_lines = [line.split()[:2] for line in result.stdout.splitlines() if line.split()[:1] in (["a4000"], ["mixed"])]
+    assert result.exit_code == 4, result.stdout
+    assert host_lines[0] == ["mixed", "unreachable"]
+    assert host_lines[1] == ["a4000", "changed"]
+    assert "CHANGED" in result.stdout
+    assert host_file(fleet, "a4000", BINARY).is_symlink()
+    assert not host_file(fleet, "mixed", BINARY).is_symlink()
+
+
+def test_each_host_connects_once(fleet):
+    before = {host: sshd_sessions(fleet, host) for host in ("a4000", "mixed")}
+    result = fleetroute("deploy", "-i", str(fleet.inventory), "--limit", "a4000,mixed", "--json")
+    assert result.exit_code == 0, result.stdout
+    for host, count in before.items():
+        assert sshd_sessions(fleet, host) == count + 1, host
+
+
 def test_invalid_inventory_rejected_before_connecting(fleet, tmp_path):
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(fleet.inventory.read_text().replace("max_gpu_jobs: 2", "max_gpu_jobs: 0"))

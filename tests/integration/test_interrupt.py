@@ -46,7 +46,7 @@ def test_ctrl_c_interrupts_hosts_in_flight(fleet, tmp_path):
     assert os.access(host_file(fleet, "a4000", BINARY), os.X_OK)
 
 
-def test_ctrl_c_interrupts_hosts_still_connecting(tmp_path):
+def test_ctrl_c_while_connecting_changes_nothing(tmp_path):
     skip_without_lab_tools()
     gpu = NvidiaSmiSpec(gpus=(Gpu("NVIDIA RTX A4000", 16376),))
     hosts = (
@@ -58,15 +58,22 @@ def test_ctrl_c_interrupts_hosts_still_connecting(tmp_path):
         process = subprocess.Popen(
             [*command, "--connect-timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+        sshd_log = lab.host_dir("a4000") / "sshd.log"
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not host_file(lab, "a4000", BINARY).is_symlink():
+        while time.monotonic() < deadline and "Accepted publickey" not in sshd_log.read_text(errors="replace"):
             time.sleep(0.1)
-        time.sleep(0.5)
+        # a4000 is connected, but no host may be changed while stuck has not answered.
+        time.sleep(1.5)
+        changed_early = host_file(lab, "a4000", BINARY).is_symlink()
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=15)
+        changed_after = host_file(lab, "a4000", BINARY).is_symlink()
 
     assert process.returncode == 130, stderr
+    assert not changed_early
+    assert not changed_after
     hosts_report = json.loads(stdout)["hosts"]
-    assert hosts_report["a4000"]["status"] == "changed"
+    assert hosts_report["a4000"]["status"] == "interrupted"
+    assert hosts_report["a4000"]["error"] == "interrupted before any change"
     assert hosts_report["stuck"]["status"] == "interrupted"
     assert hosts_report["stuck"]["error"] == "interrupted while connecting"

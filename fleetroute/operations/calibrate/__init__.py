@@ -74,25 +74,21 @@ class Calibration:
         }
 
 
-def calibrate_host(host: Host, report: HostReport, options: CalibrateOptions) -> Calibration:
-    """Calibrate one host and return the result; a host with no proposed threshold is marked failed.
+def calibrate_host(host: Host, ssh: SSHHost, report: HostReport, options: CalibrateOptions) -> Calibration:
+    """Calibrate one connected host and return the result; a host with no proposed threshold is marked failed.
 
     Sets ``report.status`` to failed with the reason when no threshold is proposed.
-    Raises ``UnreachableError`` (and subclasses) when the host cannot be reached,
+    Raises ``UnreachableError`` (and subclasses) when the connection is lost,
     ``ProbeError`` for unreadable probe output and ``CommandError`` when the
     calibration script fails (a missing input directory or workload).
     """
-    # Imported here because deploy imports the budget module, which this package uses.
-    from fleetroute.operations.deploy import target_for
-
     settings = host.settings
-    with SSHHost(target_for(host), options.connect) as ssh:
-        facts = gather_facts(ssh, settings)
-        if not facts.gpu.usable:
-            raise ProbeError(host.name, f"no usable GPU: {facts.gpu.message}")
-        budget = budget_from_facts(settings, facts)
-        binary = settings.workload_binary if facts.install.real.kind == "missing" else settings.real_binary
-        calibration = _run_inputs(ssh, host, settings, binary, options)
+    facts = gather_facts(ssh, settings)
+    if not facts.gpu.usable:
+        raise ProbeError(host.name, f"no usable GPU: {facts.gpu.message}")
+    budget = budget_from_facts(settings, facts)
+    binary = settings.workload_binary if facts.install.real.kind == "missing" else settings.real_binary
+    calibration = _run_inputs(ssh, host, settings, binary, options)
     known_vram = [gpu.vram_mb for gpu in budget.gpus]
     gpu_vram_mb = min(known_vram) if known_vram and None not in known_vram else None
     calibration.proposal = propose(

@@ -10,7 +10,6 @@ from fleetroute.connectors.ssh import ConnectOptions, SSHHost
 from fleetroute.errors import PreflightError
 from fleetroute.facts.host import HostFacts, gather_facts
 from fleetroute.inventory import Host
-from fleetroute.operations.deploy import target_for
 from fleetroute.operations.install import sha256_text
 from fleetroute.operations.verify.checks import (
     CPU_BLOCKING,
@@ -47,31 +46,30 @@ class VerifyOptions:
     full: bool = False
 
 
-def verify_host(host: Host, report: HostReport, options: VerifyOptions) -> None:
-    """Verify the router on one host and record every check in ``report.checks``.
+def verify_host(host: Host, ssh: SSHHost, report: HostReport, options: VerifyOptions) -> None:
+    """Verify the router on one connected host and record every check in ``report.checks``.
 
     Sets ``report.status`` from the checks (ok, failed, degraded or incomplete).
     Raises ``PreflightError`` for an invalid ``verify_env`` entry, and the
-    connector's and probe's errors when the host cannot be reached or probed.
+    connector's and probe's errors when the connection is lost or the probe fails.
     """
     settings = host.settings
     env = checked_env(settings.verify_env)
     rendered_sha256 = sha256_text(render_router(settings, host=host.name, version=__version__))
     small, large = sample_specs(settings)
 
-    with SSHHost(target_for(host), options.connect) as ssh:
-        facts = gather_facts(ssh, settings)
-        unsafe = unsafe_to_run_reason(facts.install, settings, rendered_sha256)
-        checkpoint("running verify.sh")
-        remote = run_verify_script(
-            ssh,
-            settings,
-            mode=job_mode(unsafe, full=options.full),
-            small=small,
-            large=large,
-            env=env,
-            command_timeout=options.connect.command_timeout,
-        )
+    facts = gather_facts(ssh, settings)
+    unsafe = unsafe_to_run_reason(facts.install, settings, rendered_sha256)
+    checkpoint("running verify.sh")
+    remote = run_verify_script(
+        ssh,
+        settings,
+        mode=job_mode(unsafe, full=options.full),
+        small=small,
+        large=large,
+        env=env,
+        command_timeout=options.connect.command_timeout,
+    )
 
     checks = judge_checks(facts, remote, settings, rendered_sha256, full=options.full, unsafe=unsafe)
     _record(report, facts, remote, checks)

@@ -211,8 +211,10 @@ class Inventory:
         if groups:
             return f"{self.path}: limit pattern {pattern!r} matches only groups without hosts: {_quote_list(groups)}"
         known = [name for name, hosts in self.groups.items() if name != "ungrouped" or hosts]
+        close = difflib.get_close_matches(pattern, [*self.hosts, *known], n=1, cutoff=SUGGESTION_CUTOFF)
+        hint = f" did you mean {close[0]!r}?" if close else ""
         return (
-            f"{self.path}: limit pattern {pattern!r} matches no host or group;"
+            f"{self.path}: limit pattern {pattern!r} matches no host or group;{hint}"
             f" known groups: {', '.join(sorted(known))}"
         )
 
@@ -1038,6 +1040,8 @@ def _check_abs_path(variable: Variable, value: Any) -> str | None:
         return "an absolute path on the host, starting with /"
     if not value.isprintable():
         return "a path without control characters or NUL bytes"
+    if any(part in (".", "..") for part in value.split("/")):
+        return f"an absolute path without '.' or '..' components, such as {posixpath.normpath(value)!r}"
     return None
 
 

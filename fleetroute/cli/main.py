@@ -41,7 +41,7 @@ from fleetroute.cli.common import (
 from fleetroute.cli import logstats
 from fleetroute.cli.budget import budget
 from fleetroute.cli.calibrate import calibrate
-from fleetroute.cli.output import print_json
+from fleetroute.cli.output import ReaderClosedSafeStream, print_json
 from fleetroute.cli.verify import verify
 from fleetroute.errors import FleetrouteError, InventoryError
 from fleetroute.inventory import load_inventory
@@ -183,5 +183,6 @@ def exit_status(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; output to a pipe whose reader exits early is dropped, not an error."""
+    sys.stdout = ReaderClosedSafeStream(sys.stdout)
     sys.exit(exit_status())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
+from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +15,49 @@ from rich.text import Text
 from fleetroute.report import CHANGED, FAILED, INTERRUPTED, OK, STATUSES, UNREACHABLE, HostReport
 
 STYLES = {OK: "green", CHANGED: "yellow", FAILED: "red", UNREACHABLE: "magenta", INTERRUPTED: "red"}
+
+
+class ReaderClosedSafeStream:
+    """Standard output that goes quiet, instead of raising, once its reader has exited.
+
+    With ``fleetroute deploy | head``, ``head`` exits early and every later write
+    would raise ``BrokenPipeError``, stopping the run half-way. After the first
+    such error, writes are dropped and the run finishes with its own exit code.
+    The underlying file descriptor is pointed at /dev/null, so that the flush at
+    interpreter exit does not raise either.
+    """
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self.reader_closed = False
+
+    def write(self, text: str) -> int:
+        """Write ``text``, or drop it once the reader has closed the pipe; return its length."""
+        if not self.reader_closed:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop_output()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the stream, unless the reader has closed the pipe."""
+        if not self.reader_closed:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop_output()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def _drop_output(self) -> None:
+        self.reader_closed = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
 
 
 class HostPrinter:

@@ -86,3 +86,25 @@ def test_missing_ssh_config_option_is_config_error(tmp_path):
     assert result.returncode == 1
     assert "--ssh-config" in result.stderr
     assert "not found" in result.stderr
+
+
+def test_reader_closing_pipe_early(tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(
+        "all:\n  children:\n    gpus:\n      hosts:\n        gpu[001:400]:\n      vars:\n"
+        "        workload_binary: /usr/local/bin/x\n        workload_vram_mb: 100\n        workload_ram_mb: 100\n"
+        "        threshold_value: 10\n        gpu_args: ['--device', 'cuda']\n        cpu_args: ['--device', 'cpu']\n"
+    )
+    command = [sys.executable, "-m", "fleetroute", "inventory", "-i", str(inventory)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    # Like "| head -1": read one line, then close the pipe while the command still writes.
+    first_line = process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    returncode = process.wait(timeout=60)
+
+    assert first_line.startswith(b"gpu001")
+    assert returncode == 0, stderr
+    assert "BrokenPipeError" not in stderr
+    assert stderr == ""

@@ -910,6 +910,22 @@ def test_select_unknown_pattern_named(fleet):
     assert "limit pattern 'whisper' matches no host or group" in problems[1]
 
 
+def test_select_typo_suggests_name(fleet):
+    with pytest.raises(InventoryError) as caught:
+        fleet.select("gpu-1,a100_node")
+
+    problems = caught.value.problems
+    assert "limit pattern 'gpu-1' matches no host or group; did you mean 'gpu-01'?" in problems[0]
+    assert "did you mean 'a100_nodes'?" in problems[1]
+
+
+def test_select_unrelated_pattern_no_suggestion(fleet):
+    with pytest.raises(InventoryError) as caught:
+        fleet.select("whisper")
+
+    assert "did you mean" not in caught.value.problems[0]
+
+
 def test_select_unknown_exclusion_named(fleet):
     with pytest.raises(InventoryError, match="limit pattern 'a10_nodes' matches no host or group"):
         fleet.select("all:!a10_nodes")

@@ -10,8 +10,11 @@ The format is that of Ansible's ``yaml`` inventory plugin: a top-level ``all:`` 
 (``gpu-[01:08]``) and a port (``gpu-01:2222``). A host's variables are merged like
 Ansible merges them: groups sorted by depth, then ``ansible_group_priority``, then
 name, so ``all`` < parent group < child group, and the host's own entry wins.
-Variables that fleetroute does not know are kept in ``Host.variables`` and ignored,
-unless their name is close to a known one, which is reported as a likely typo.
+Variables in group_vars/ and host_vars/ beside the inventory file are read too, as
+Ansible reads them (see ``varfiles``), and rank above the inventory file's own
+group and host variables. Variables that fleetroute does not know are kept in
+``Host.variables`` and ignored, unless their name is close to a known one, which
+is reported as a likely typo.
 
 Where this module follows Ansible, the source is ansible-core:
 ``plugins/inventory/yaml.py`` (sections, strings accepted as single names),
@@ -21,9 +24,10 @@ fleetroute is stricter than Ansible, which only warns about unexpected keys and
 malformed group definitions; here they are errors.
 
 The steps live in submodules: ``yaml_source`` reads YAML with line numbers,
-``layout`` walks the group and host structure, ``resolve`` merges variables and
-builds hosts, ``validate`` checks every value, and ``model`` holds ``Host``,
-``Inventory`` and ``--limit`` selection.
+``layout`` walks the group and host structure, ``varfiles`` reads group_vars/
+and host_vars/, ``resolve`` merges variables and builds hosts, ``validate``
+checks every value, and ``model`` holds ``Host``, ``Inventory`` and ``--limit``
+selection.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from fleetroute.inventory.validate import (
     check_required,
     validate_settings,
 )
+from fleetroute.inventory.varfiles import read_var_files
 from fleetroute.inventory.yaml_source import VaultEncrypted, read_yaml
 
 __all__ = ["Host", "Inventory", "VaultEncrypted", "load_inventory"]
@@ -68,6 +73,7 @@ def load_inventory(path: str | Path) -> Inventory:
 
     document, first_line = read_yaml(path, problems)
     layout = LayoutParser(problems).parse(document, first_line)
+    read_var_files(path, layout, problems)
     check_distinct_names(layout, problems)
     check_has_hosts(layout, first_line, problems)
 

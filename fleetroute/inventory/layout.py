@@ -7,6 +7,7 @@ import ipaddress
 import re
 import string
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fleetroute.inventory.constants import (
@@ -26,7 +27,8 @@ class Setting:
     name: str
     value: Any
     line: int | None
-    group: str | None  # None when written in a host's entry
+    group: str | None  # None when written for a host
+    path: Path | None = None  # the group_vars/ or host_vars/ file; None for the inventory file
 
 
 @dataclass
@@ -35,6 +37,7 @@ class _GroupEntry:
     variables: dict[str, Setting] = field(default_factory=dict)
     children: dict[str, int | None] = field(default_factory=dict)  # child name -> line of the reference
     priority: int = 1
+    file_variables: dict[str, Setting] = field(default_factory=dict)  # from group_vars/
 
 
 @dataclass
@@ -42,6 +45,7 @@ class HostEntry:
     line: int | None  # first entry
     variables: dict[str, Setting] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)  # groups that list the host under hosts:
+    file_variables: dict[str, Setting] = field(default_factory=dict)  # from host_vars/
 
 
 @dataclass

@@ -10,24 +10,32 @@ from fleetroute.inventory.constants import MAX_SHOWN_CHARS, MAX_SHOWN_NAMES
 
 
 class Problems:
-    """Problems found in one inventory file, each kept with the line it concerns."""
+    """Problems found in an inventory and its variable files, each kept with the file and line it concerns."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, _shared: Problems | None = None):
         self.path = path
-        self._entries: list[tuple[int, int, str]] = []
+        self._entries: list[tuple[int, int, int, str]] = _shared._entries if _shared is not None else []
+        self._file_ranks: dict[Path, int] = _shared._file_ranks if _shared is not None else {}
+        self._file_ranks.setdefault(path, len(self._file_ranks))
 
-    def add(self, line: int | None, text: str) -> None:
-        """Record a problem at ``line`` (1-based), or for the whole file when ``line`` is None."""
-        where = f"{self.path}:{line}" if line is not None else f"{self.path}"
-        self._entries.append((line or 0, len(self._entries), f"{where}: {text}"))
+    def for_file(self, path: Path) -> Problems:
+        """Return a view that records problems in ``path`` into the same list; they sort after earlier files."""
+        return Problems(path, _shared=self)
+
+    def add(self, line: int | None, text: str, path: Path | None = None) -> None:
+        """Record a problem at ``line`` (1-based) of ``path`` (default: this view's file), or for the whole file."""
+        path = path or self.path
+        rank = self._file_ranks.setdefault(path, len(self._file_ranks))
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        self._entries.append((rank, line or 0, len(self._entries), f"{where}: {text}"))
 
     def __bool__(self) -> bool:
         return bool(self._entries)
 
     def raise_if_any(self) -> None:
-        """Raise InventoryError with every recorded problem, sorted by line."""
+        """Raise InventoryError with every recorded problem, sorted by file (inventory first), then line."""
         if self._entries:
-            raise InventoryError([message for _, _, message in sorted(self._entries)])
+            raise InventoryError([message for *_, message in sorted(self._entries)])
 
 
 def show(value: Any) -> str:

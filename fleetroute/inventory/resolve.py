@@ -95,7 +95,13 @@ class ResolvedHost:
 
 
 def resolve_host(name: str, entry: HostEntry, layout: Layout, graph: GroupGraph) -> ResolvedHost:
-    """Return the host's groups and its variables merged in Ansible's precedence order."""
+    """Return the host's groups and its variables merged in Ansible's precedence order.
+
+    From lowest to highest: the inventory file's group vars (sorted groups, so
+    ``all`` first), then group_vars/ files in the same order, then the host's own
+    entry, then its host_vars/ files. That is ansible-core's default
+    ``VARIABLE_PRECEDENCE`` for inventory variables.
+    """
     direct = [group for group in entry.groups if group != "all"] or ["ungrouped"]
     members: set[str] = set()
     for group in direct:
@@ -105,7 +111,10 @@ def resolve_host(name: str, entry: HostEntry, layout: Layout, graph: GroupGraph)
     merged: dict[str, Setting] = {}
     for group in ordered:
         merged.update(layout.groups[group].variables)
+    for group in ordered:
+        merged.update(layout.groups[group].file_variables)
     merged.update(entry.variables)
+    merged.update(entry.file_variables)
 
     groups = tuple(group for group in layout.groups if group in members and group != "all")
     return ResolvedHost(name, entry, groups, merged)

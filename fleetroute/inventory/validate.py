@@ -39,15 +39,14 @@ def validate_settings(layout: Layout, resolved: list[ResolvedHost], problems: Pr
     for setting in _written_settings(layout):
         where = _describe_where(setting, users.get(id(setting), []))
         for text in _setting_problems(setting):
-            problems.add(setting.line, f"{where}: {text}")
+            problems.add(setting.line, f"{where}: {text}", setting.path)
 
 
 def _written_settings(layout: Layout) -> list[Setting]:
     settings: dict[int, Setting] = {}
-    for group in layout.groups.values():
-        settings.update((id(setting), setting) for setting in group.variables.values())
-    for host in layout.hosts.values():
-        settings.update((id(setting), setting) for setting in host.variables.values())
+    for entry in [*layout.groups.values(), *layout.hosts.values()]:
+        settings.update((id(setting), setting) for setting in entry.variables.values())
+        settings.update((id(setting), setting) for setting in entry.file_variables.values())
     return list(settings.values())
 
 
@@ -81,10 +80,13 @@ def check_aliases(resolved: list[ResolvedHost], problems: Problems) -> None:
 
     for old, current, hosts in conflicts.values():
         current_line = f" (line {current.line})" if current.line is not None else ""
+        if current.path != old.path:
+            current_line = f" ({current.path or problems.path}:{current.line})"
         problems.add(
             old.line,
             f"{_describe_where(old, hosts)}: {old.name}: {show(old.value)} conflicts with {current.name}:"
             f" {show(current.value)}{current_line}; remove {old.name}, the older spelling of {current.name}",
+            old.path,
         )
 
 
@@ -119,7 +121,7 @@ def check_conflicts(resolved: list[ResolvedHost], problems: Problems) -> None:
     for (message, _), (setting, first_host, hosts) in shared.items():
         line = setting.line if setting is not None else first_host.entry.line
         where = _describe_where(setting, hosts) if setting is not None else describe_hosts(hosts)
-        problems.add(line, f"{where}: {message}")
+        problems.add(line, f"{where}: {message}", setting.path if setting is not None else None)
 
 
 def _describe_missing(name: str, variable: Variable, hosts: list[ResolvedHost], graph: GroupGraph) -> str:
@@ -130,6 +132,7 @@ def _describe_missing(name: str, variable: Variable, hosts: list[ResolvedHost], 
         place = f"the host's entry or in vars: of one of its groups: {quote_list(groups, 'or')}"
     else:
         place = f"each host's entry or in vars: of a group they all belong to: {quote_list(groups, 'or')}"
+    place += f", or in group_vars/{groups[0]}.yml beside the inventory"
     return f"{hosts_phrase}: {name} is missing; it is required ({variable.description}). Set it in {place}"
 
 

@@ -105,6 +105,21 @@ def test_write_into_empty_host_entry(tmp_path, inventory_example):
     assert other.settings.workload_vram_mb == 3700
 
 
+def test_write_overridden_by_host_vars(tmp_path, inventory_example):
+    path = tmp_path / "inventory.yml"
+    shutil.copy(inventory_example, path)
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "gpu-02.example.internal.yml").write_text("threshold_value: 1800\n")
+    before = path.read_text()
+
+    with pytest.raises(FleetrouteError) as caught:
+        write_proposal(path, "gpu-02.example.internal", {"threshold_value": (2900, "R² 0.990 over 6 runs")})
+
+    assert "sets threshold_value for 'gpu-02.example.internal'" in str(caught.value)
+    assert "threshold_value: 2900" in str(caught.value)
+    assert path.read_text() == before
+
+
 def test_write_unknown_host(tmp_path, inventory_example):
     path = tmp_path / "inventory.yml"
     shutil.copy(inventory_example, path)

@@ -687,7 +687,7 @@ def test_missing_required_names_hosts(tmp_path):
     assert problems == [
         f"{path}:11: hosts 'gpu1' and 'gpu2': workload_binary is missing; it is required"
         f" ({VARIABLES['workload_binary'].description}). Set it in each host's entry or in vars: of a group they"
-        " all belong to: 'whisper' or 'all'"
+        " all belong to: 'whisper' or 'all', or in group_vars/whisper.yml beside the inventory"
     ]
 
 

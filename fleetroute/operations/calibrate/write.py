@@ -24,8 +24,9 @@ def write_proposal(path: Path, host: str, values: dict[str, tuple[int, str]]) ->
     Each value gets an end-of-line comment: "fleetroute calibrate DATE: NOTE". The
     file's indentation is kept as ruamel.yaml guesses it. The file is reloaded
     afterwards, and when it no longer validates the original text is put back.
-    Raises ``FleetrouteError`` when the host has no entry under any ``hosts:`` key,
-    and ``InventoryError`` when the written file does not validate.
+    Raises ``FleetrouteError`` when the host has no entry under any ``hosts:`` key
+    or a host_vars/ file overrides the values, and ``InventoryError`` when the
+    written file does not validate; in both cases the file is left as it was.
     """
     original = path.read_text()
     _, indent, block_sequence_indent = load_yaml_guess_indent(original)
@@ -45,10 +46,18 @@ def write_proposal(path: Path, host: str, values: dict[str, tuple[int, str]]) ->
     with path.open("w") as stream:
         yaml.dump(document, stream)
     try:
-        load_inventory(path)
+        written = load_inventory(path).hosts[host].variables
     except InventoryError:
         path.write_text(original)
         raise
+    overridden = [key for key, (value, _) in values.items() if written.get(key) != value]
+    if overridden:
+        path.write_text(original)
+        raise FleetrouteError(
+            f"host_vars/ beside {path} sets {', '.join(overridden)} for {host!r}, which overrides the host's entry "
+            f"in the inventory; nothing was written. Set the proposed values in that host_vars file instead: "
+            + ", ".join(f"{key}: {value}" for key, (value, _) in values.items())
+        )
 
 
 def _find_host_entry(node, host: str):

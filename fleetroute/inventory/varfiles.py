@@ -1,0 +1,130 @@
+"""Variables from the group_vars/ and host_vars/ directories beside the inventory file.
+
+fleetroute reads them as ansible-core's ``host_group_vars`` vars plugin does, for
+the groups and hosts the inventory defines: ``group_vars/NAME`` with no
+extension or with ``.yml``, ``.yaml`` or ``.json``, or a directory of that name
+whose files are read in sorted order, subdirectories included. Hidden files and
+backups (ending in ``~``) are skipped. Each file is a mapping of variables, and a
+later file overrides an earlier one. A file that matches no group or host is
+logged as a warning, with a close name when there is one, and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from fleetroute.inventory.constants import PRIORITY_VARIABLE, SUGGESTION_CUTOFF
+from fleetroute.inventory.layout import Layout, Setting
+from fleetroute.inventory.messages import Problems, describe_type, show
+from fleetroute.inventory.yaml_source import read_yaml
+
+log = logging.getLogger(__name__)
+
+VAR_FILE_EXTENSIONS = (".yml", ".yaml", ".json")
+VAULT_HEADER = "$ANSIBLE_VAULT;"
+
+
+def read_var_files(inventory_path: Path, layout: Layout, problems: Problems) -> list[Path]:
+    """Read group_vars/ and host_vars/ beside ``inventory_path`` into the layout's ``file_variables``.
+
+    Returns the files read, in reading order. Adds a problem for a file that is
+    not a mapping, is encrypted with ansible-vault, sets ``ansible_group_priority``
+    or has an invalid variable name. Raises ``InventoryError`` for a file that
+    cannot be read or is not valid YAML.
+    """
+    base = inventory_path.parent
+    read: list[Path] = []
+    for kind, entries in (("group_vars", layout.groups), ("host_vars", layout.hosts)):
+        directory = base / kind
+        if not directory.is_dir():
+            continue
+        used: set[Path] = set()
+        for name, entry in entries.items():
+            group = name if kind == "group_vars" else None
+            for path in find_var_files(directory, name):
+                used.add(_top_entry(directory, path))
+                entry.file_variables.update(_read_file(path, group, problems.for_file(path)))
+                read.append(path)
+        _warn_unmatched(directory, used, list(entries))
+    return read
+
+
+def find_var_files(directory: Path, name: str) -> list[Path]:
+    """Return the variable files for group or host ``name`` in ``directory``, in the order Ansible reads them."""
+    if not name or "/" in name or name.startswith("."):
+        return []
+    found: list[Path] = []
+    for candidate in [directory / f"{name}{extension}" for extension in VAR_FILE_EXTENSIONS] + [directory / name]:
+        if candidate.is_dir():
+            found += sorted(_files_below(candidate))
+        elif candidate.is_file():
+            found.append(candidate)
+    return found
+
+
+def _files_below(directory: Path) -> Iterator[Path]:
+    for path in directory.iterdir():
+        if _skipped(path.name):
+            continue
+        if path.is_dir():
+            yield from _files_below(path)
+        elif path.suffix in VAR_FILE_EXTENSIONS or not path.suffix:
+            yield path
+
+
+def _skipped(filename: str) -> bool:
+    return filename.startswith(".") or filename.endswith("~")
+
+
+def _read_file(path: Path, group: str | None, problems: Problems) -> dict[str, Setting]:
+    owner = f"group {group!r}" if group is not None else "host"
+    try:
+        encrypted = path.read_bytes().lstrip().startswith(VAULT_HEADER.encode())
+    except OSError:
+        encrypted = False  # read_yaml reports the error
+    if encrypted:
+        problems.add(None, "the file is encrypted with ansible-vault, which fleetroute cannot decrypt; write it in plain text")
+        return {}
+
+    document, first_line = read_yaml(path, problems)
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        problems.add(first_line, f"the file is {describe_type(document)}; expected a mapping of variables")
+        return {}
+
+    settings: dict[str, Setting] = {}
+    for name, value in document.items():
+        line = getattr(document, "key_lines", {}).get(name)
+        if not isinstance(name, str) or not name:
+            problems.add(line, f"{owner}: variable name {show(name)} is invalid; expected a non-empty string")
+        elif name == PRIORITY_VARIABLE:
+            problems.add(
+                line,
+                f"{PRIORITY_VARIABLE} is read only from the inventory file, as in Ansible; move it to the group's vars: there",
+            )
+        else:
+            settings[name] = Setting(name, value, line, group, path)
+    return settings
+
+
+def _top_entry(directory: Path, path: Path) -> Path:
+    """Return the entry directly in ``directory`` that ``path`` is, or is below."""
+    return directory / path.relative_to(directory).parts[0]
+
+
+def _warn_unmatched(directory: Path, used: set[Path], names: list[str]) -> None:
+    for path in sorted(directory.iterdir()):
+        if path in used or _skipped(path.name):
+            continue
+        stem = path.stem if path.suffix in VAR_FILE_EXTENSIONS else path.name
+        close = difflib.get_close_matches(stem, names, n=1, cutoff=SUGGESTION_CUTOFF)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        log.warning("%s matches no %s in the inventory and is ignored%s", path, _kind_noun(directory), hint)
+
+
+def _kind_noun(directory: Path) -> str:
+    return "group" if directory.name == "group_vars" else "host"

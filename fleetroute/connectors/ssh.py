@@ -26,8 +26,9 @@ from pathlib import Path
 
 import paramiko
 from fabric import Config, Connection
-from paramiko.hostkeys import HostKeyEntry, HostKeys
+from paramiko.hostkeys import HostKeys
 
+from fleetroute.connectors.known_hosts import HostKeyMatch, find_known_host_line, known_host_name, match_host
 from fleetroute.errors import Aborted, CommandTimeout, HostError, HostKeyError, UnreachableError
 
 log = logging.getLogger(__name__)
@@ -132,15 +133,25 @@ class _UnknownHostKey(paramiko.SSHException):
         super().__init__(f"unknown host key for {hostname}")
 
 
-class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    """Reject unknown keys, or record them as OpenSSH's ``accept-new`` does."""
+class _RevokedHostKey(paramiko.SSHException):
+    def __init__(self, hostname: str, key: paramiko.PKey):
+        self.hostname = hostname
+        self.key = key
+        super().__init__(f"revoked host key for {hostname}")
 
-    def __init__(self, accept_new: bool, known_hosts_file: Path, hash_hosts: bool):
+
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Reject unknown and revoked keys, or record unknown ones as OpenSSH's ``accept-new`` does."""
+
+    def __init__(self, accept_new: bool, known_hosts_file: Path, hash_hosts: bool, match: HostKeyMatch):
         self.accept_new = accept_new
         self.known_hosts_file = known_hosts_file
         self.hash_hosts = hash_hosts
+        self.match = match
 
     def missing_host_key(self, client, hostname, key):
+        if self.match.is_revoked(key):
+            raise _RevokedHostKey(hostname, key)
         if not self.accept_new:
             raise _UnknownHostKey(hostname, key)
         _append_known_host(self.known_hosts_file, hostname, key, self.hash_hosts)
@@ -166,28 +177,6 @@ def _config_paths(ssh_config: dict, key: str, defaults: tuple[str, ...]) -> list
     return [_expand(name) for name in names if name.lower() != "none"]
 
 
-def find_known_host_line(files: list[Path], hostname: str) -> tuple[Path, int] | None:
-    """Find the known_hosts file and line number that contains keys for ``hostname``.
-
-    ``hostname`` is in known_hosts form (``host`` or ``[host]:port``); hashed entries
-    are matched too. Returns None when no file has an entry.
-    """
-    for path in files:
-        if not path.is_file():
-            continue
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-            try:
-                entry = HostKeyEntry.from_line(line, number)
-            except Exception:  # paramiko raises several types on odd lines; skip them.
-                entry = None
-            if entry is None:
-                continue
-            for name in entry.hostnames:
-                if name == hostname or (name.startswith("|1|") and HostKeys.hash_host(hostname, name) == name):
-                    return path, number
-    return None
-
-
 class SSHHost:
     """One open SSH connection to one host, used for every command of a run.
 
@@ -200,6 +189,8 @@ class SSHHost:
         self.options = options
         self.connection: Connection | None = None
         self.known_hosts_files: list[Path] = []
+        # The known_hosts entries that apply to each hop, by known_hosts name, for key errors.
+        self._key_matches: dict[str, HostKeyMatch] = {}
         # The connection while connect() opens it, so that abort() can close it too.
         self._connecting: Connection | None = None
         self.aborted = False
@@ -250,9 +241,14 @@ class SSHHost:
         """Open ``connection``, turning paramiko's failures into fleetroute's errors."""
         try:
             connection.open()
+        except _RevokedHostKey as exc:
+            raise HostKeyError(self.name, _revoked_key_message(exc.hostname, exc.key)) from None
         except _UnknownHostKey as exc:
             raise HostKeyError(self.name, self._unknown_key_message(exc)) from None
         except paramiko.BadHostKeyException as exc:
+            if self._is_revoked(exc.key):
+                hostname = known_host_name(connection.host, connection.port)
+                raise HostKeyError(self.name, _revoked_key_message(hostname, exc.key)) from None
             raise HostKeyError(self.name, self._changed_key_message(exc, connection)) from None
         except paramiko.AuthenticationException as exc:
             raise UnreachableError(self.name, f"authentication failed as user {connection.user!r}: {exc}") from None
@@ -465,15 +461,17 @@ class SSHHost:
         user_files = _config_paths(ssh_config, "userknownhostsfile", DEFAULT_KNOWN_HOSTS)
         global_files = _config_paths(ssh_config, "globalknownhostsfile", GLOBAL_KNOWN_HOSTS)
         self.known_hosts_files = user_files + global_files
-        for path in self.known_hosts_files:
-            if path.is_file():
-                connection.client.load_system_host_keys(str(path))
+        hostname = known_host_name(connection.host, connection.port)
+        match = match_host(self.known_hosts_files, hostname)
+        self._key_matches[hostname] = match
+        for key, _, _ in match.keys:
+            connection.client.get_host_keys().add(hostname, key.get_name(), key)
 
         strict = str(ssh_config.get("stricthostkeychecking", "ask")).lower()
         accept_new = self.options.accept_new_host_keys or strict in ("accept-new", "no", "off")
         hash_hosts = str(ssh_config.get("hashknownhosts", "no")).lower() == "yes"
         record_to = user_files[0] if user_files else _expand(DEFAULT_KNOWN_HOSTS[0])
-        connection.client.set_missing_host_key_policy(_HostKeyPolicy(accept_new, record_to, hash_hosts))
+        connection.client.set_missing_host_key_policy(_HostKeyPolicy(accept_new, record_to, hash_hosts, match))
 
         if str(ssh_config.get("identitiesonly", "no")).lower() == "yes":
             connection.connect_kwargs.setdefault("look_for_keys", False)
@@ -483,12 +481,22 @@ class SSHHost:
         record_to = self.known_hosts_files[0] if self.known_hosts_files else _expand(DEFAULT_KNOWN_HOSTS[0])
         keytype = exc.key.get_name().removeprefix("ssh-")
         port_flag = f"-p {port} " if port else ""
+        match = self._key_matches.get(exc.hostname)
+        certificates = (
+            " known_hosts has @cert-authority lines for this host, which fleetroute does not use because "
+            "paramiko cannot verify host certificates."
+            if match and match.cert_authority_lines
+            else ""
+        )
         return (
-            f"host key for {exc.hostname} is unknown ({exc.key.get_name()} {exc.key.fingerprint}). "
+            f"host key for {exc.hostname} is unknown ({exc.key.get_name()} {exc.key.fingerprint}).{certificates} "
             f"Check the fingerprint with the host's owner, then run: "
             f"ssh-keyscan {port_flag}-t {keytype} {host} >> {shlex.quote(str(record_to))} "
             f"(or rerun with --accept-new-host-keys)"
         )
+
+    def _is_revoked(self, key: paramiko.PKey) -> bool:
+        return any(match.is_revoked(key) for match in self._key_matches.values())
 
     def _changed_key_message(self, exc: paramiko.BadHostKeyException, connection: Connection) -> str:
         port = connection.port
@@ -502,6 +510,13 @@ class SSHHost:
             f"This can mean a reinstalled host or an attack. If the change is expected, run: "
             f"ssh-keygen{fix_file} -R {shlex.quote(hostname)}"
         )
+
+
+def _revoked_key_message(hostname: str, key: paramiko.PKey) -> str:
+    return (
+        f"host key for {hostname} is REVOKED: known_hosts marks {key.get_name()} {key.fingerprint} @revoked, "
+        f"so it is never accepted. Ask the host's owner for a new key; do not remove the @revoked line"
+    )
 
 
 def abort_all() -> None:

@@ -114,6 +114,62 @@ def test_each_host_connects_once(fleet):
         assert sshd_sessions(fleet, host) == count + 1, host
 
 
+def lab_key_line(lab, host):
+    """Return the lab's known_hosts line for ``host``."""
+    name = f"[{lab.address(host)}]:{lab.state.port} "
+    return next(line for line in lab.known_hosts.read_text().splitlines() if line.startswith(name))
+
+
+def test_unreadable_known_hosts_lines_skipped(fleet, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    ca_key = lab_key_line(fleet, "mixed").split()[2]
+    known_hosts.write_text(
+        f"@cert-authority *.corp.example ssh-ed25519 {ca_key}\n"
+        "truncated-line ssh-ed25519\n"
+        + fleet.known_hosts.read_text()
+    )
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+
+    result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000,mixed", "--json")
+
+    assert result.exit_code == 0, result.stdout
+    assert f"{known_hosts}:2: skipping a known_hosts line that cannot be read" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_known_hosts_pattern_line(fleet, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    _, key_type, key = lab_key_line(fleet, "a4000").split()[:3]
+    known_hosts.write_text(f"[{fleet.address('a4000')}]:*,!ignored.example {key_type} {key}\n")
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+
+    result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json")
+
+    assert result.exit_code == 0, result.stdout
+    assert known_hosts.read_text().count("\n") == 1
+
+
+def test_revoked_host_key_rejected(fleet, tmp_path):
+    _, key_type, key = lab_key_line(fleet, "a4000").split()[:3]
+    known_hosts = tmp_path / "known_hosts"
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+
+    for keep_plain_line, extra in ((True, []), (False, ["--accept-new-host-keys"])):
+        lines = [line for line in fleet.known_hosts.read_text().splitlines() if keep_plain_line or key not in line]
+        known_hosts.write_text("\n".join([*lines, f"@revoked * {key_type} {key}"]) + "\n")
+
+        result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000,mixed", "--json", *extra)
+        hosts = result.json["hosts"]
+
+        assert result.exit_code == 4, (extra, result.stdout)
+        assert hosts["a4000"]["status"] == "unreachable"
+        assert "is REVOKED" in hosts["a4000"]["error"]
+        assert hosts["mixed"]["status"] in ("changed", "ok")
+        # accept-new must not record a revoked key.
+        assert known_hosts.read_text().count(key) == (2 if keep_plain_line else 1)
+    assert not host_file(fleet, "a4000", BINARY).is_symlink()
+
+
 def test_invalid_inventory_rejected_before_connecting(fleet, tmp_path):
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(fleet.inventory.read_text().replace("max_gpu_jobs: 2", "max_gpu_jobs: 0"))

@@ -76,6 +76,8 @@ class GpuBudget:
 
     ``vram_mb`` is None when neither nvidia-smi nor the inventory gives it, and for a
     card in MIG mode whose instances nvidia-smi did not list (``mig_missing``).
+    ``vram_used_mb`` is the card's memory in use at probe time (None for MIG
+    instances and when nvidia-smi does not report it).
     """
 
     index: int
@@ -85,6 +87,7 @@ class GpuBudget:
     max_jobs_fit: int | None
     mig_device: int | None = None
     mig_missing: bool = False
+    vram_used_mb: int | None = None
 
     @property
     def label(self) -> str:
@@ -99,6 +102,7 @@ class GpuBudget:
         data["max_jobs_fit"] = self.max_jobs_fit
         if self.mig_device is not None:
             data["mig_device"] = self.mig_device
+        data["vram_used_mb"] = self.vram_used_mb
         return data
 
 
@@ -150,13 +154,21 @@ class Budget:
         return problems
 
     def warnings(self, settings: HostSettings) -> list[str]:
-        """Return notes that do not make the budget negative: other processes using more RAM than reserved."""
-        if self.ram_used_other_mb is None or self.ram_used_other_mb <= settings.os_reserved_ram_mb:
-            return []
-        return [
-            f"other processes use {self.ram_used_other_mb} MB of RAM now (MemTotal - MemAvailable), more than "
-            f"os_reserved_ram_mb ({settings.os_reserved_ram_mb} MB); raise os_reserved_ram_mb if that is usual"
-        ]
+        """Return notes that do not make the budget negative: memory already in use on the host.
+
+        That is RAM used beyond ``os_reserved_ram_mb``, and GPUs whose VRAM in use
+        now leaves too little for ``max_gpu_jobs`` more jobs. The budget itself
+        counts whole cards, because the memory in use may be fleetroute's own jobs.
+        """
+        notes = []
+        if self.ram_used_other_mb is not None and self.ram_used_other_mb > settings.os_reserved_ram_mb:
+            notes.append(
+                f"other processes use {self.ram_used_other_mb} MB of RAM now (MemTotal - MemAvailable), more than "
+                f"os_reserved_ram_mb ({settings.os_reserved_ram_mb} MB); raise os_reserved_ram_mb if that is usual"
+            )
+        for gpu in self.gpus:
+            notes += _vram_in_use_note(gpu, settings)
+        return notes
 
     def to_dict(self) -> dict:
         """Return the budget as a JSON-ready dict."""
@@ -251,6 +263,7 @@ def _unit_budget(settings: HostSettings, gpu: Gpu, reported_mb: int | None, mig_
         vram_headroom_mb=vram_mb - settings.workload_vram_mb * settings.max_gpu_jobs,
         max_jobs_fit=vram_mb // settings.workload_vram_mb,
         mig_device=mig_device,
+        vram_used_mb=gpu.memory_used_mb if mig_device is None else None,
     )
 
 
@@ -275,6 +288,21 @@ def budget_host(host: Host, ssh: SSHHost, report: HostReport) -> None:
     report.budget["problems"] = problems
     if problems:
         report.status, report.error = FAILED, "; ".join(problems)
+
+
+def _vram_in_use_note(gpu: GpuBudget, settings: HostSettings) -> list[str]:
+    if gpu.vram_mb is None or not gpu.vram_used_mb:
+        return []
+    free_mb = gpu.vram_mb - gpu.vram_used_mb
+    jobs_mb = settings.workload_vram_mb * settings.max_gpu_jobs
+    if free_mb >= jobs_mb:
+        return []
+    return [
+        f"{gpu.label}: {gpu.vram_used_mb} MB of {gpu.vram_mb} MB VRAM is in use now, so only "
+        f"{max(free_mb, 0) // settings.workload_vram_mb} of max_gpu_jobs ({settings.max_gpu_jobs}) jobs of "
+        f"{settings.workload_vram_mb} MB fit beside it; if fleetroute's own jobs do not account for that memory, "
+        f"another process holds it: free it, or lower max_gpu_jobs on this host"
+    ]
 
 
 def _fix_hint(slots: str, fit: int | None, per_job: str, too_small: str) -> str:

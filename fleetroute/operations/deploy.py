@@ -95,6 +95,7 @@ def check_preflight(facts: HostFacts, settings: HostSettings, report: HostReport
     if problems and not (force or settings.force_budget):
         raise PreflightError("memory budget: " + "; ".join(problems) + " (or deploy anyway with --force)")
     report.warnings += [f"memory budget (forced): {problem}" for problem in problems]
+    report.warnings += budget.warnings(settings)
 
 
 def _sync_systemd_unit(

@@ -28,6 +28,11 @@ HOSTS = (
         groups=("gpu_hosts",),
         host_vars={"gpu_vram_mb": 98304},
     ),
+    HostSpec(
+        "busy",
+        nvidia_smi=NvidiaSmiSpec(gpus=(Gpu("NVIDIA A100-SXM4-40GB", 40960, 39000),)),
+        groups=("gpu_hosts",),
+    ),
     HostSpec("down", kind="offline", nvidia_smi=None, workload=False, groups=("faulty",)),
 )
 
@@ -67,6 +72,12 @@ def test_budget_json_per_host(budget_lab):
     assert "set gpu_vram_mb" in hosts["unified"]["error"]
     assert hosts["unifiedset"]["status"] == "ok"
     assert hosts["unifiedset"]["gpus"][0]["vram_headroom_mb"] == 98304 - 7400
+
+    busy = hosts["busy"]
+    assert busy["status"] == "ok"
+    assert busy["gpus"][0]["vram_used_mb"] == 39000
+    assert any("39000 MB of 40960 MB VRAM is in use now" in warning for warning in busy["warnings"])
+    assert not any("VRAM is in use" in warning for warning in fits["warnings"])
 
     assert hosts["down"]["status"] == "unreachable"
 

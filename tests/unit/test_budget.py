@@ -133,6 +133,26 @@ def test_ram_used_over_reserve_warns():
     assert budget.problems(settings) == []
 
 
+def test_vram_in_use_warns():
+    settings = whisper_settings()  # 2 jobs of 3700 MB
+    busy = Gpu(1, "NVIDIA A100-SXM4-40GB", 40960, 39000, None, None)
+    budget = compute_budget(settings, [busy], ram_total_mb=65536)
+
+    (warning,) = budget.warnings(settings)
+
+    assert warning.startswith("GPU 1 (NVIDIA A100-SXM4-40GB): 39000 MB of 40960 MB VRAM is in use now")
+    assert "only 0 of max_gpu_jobs (2) jobs of 3700 MB fit" in warning
+    assert budget.problems(settings) == []
+
+
+def test_vram_in_use_with_room_silent():
+    settings = whisper_settings()
+    budget = compute_budget(settings, [Gpu(0, "NVIDIA RTX A4000", 16384, 4000, None, None)], ram_total_mb=65536)
+
+    assert budget.warnings(settings) == []
+    assert budget.gpus[0].vram_used_mb == 4000
+
+
 def test_memory_max_is_cpu_peak_plus_fifth():
     settings = whisper_settings(workload_ram_mb=5000, max_cpu_jobs=3)
     budget = compute_budget(settings, [gpu(0, 16384)], ram_total_mb=65536)
@@ -143,7 +163,14 @@ def test_json_document_fields():
     budget = compute_budget(whisper_settings(), [gpu(0, 16384)], ram_total_mb=32768, ram_available_mb=30000)
     document = budget.to_dict()
     assert document["gpus"] == [
-        {"index": 0, "name": "NVIDIA RTX A4000", "vram_mb": 16384, "vram_headroom_mb": 8984, "max_jobs_fit": 4}
+        {
+            "index": 0,
+            "name": "NVIDIA RTX A4000",
+            "vram_mb": 16384,
+            "vram_headroom_mb": 8984,
+            "max_jobs_fit": 4,
+            "vram_used_mb": 0,
+        }
     ]
     for key in ("ram_mb", "ram_headroom_mb", "max_gpu_jobs_fit", "max_cpu_jobs_fit", "memory_max_mb"):
         assert isinstance(document[key], int), key

@@ -113,7 +113,7 @@ def run_on_hosts(
     for host in hosts:
         if host.name not in reports:
             error = "interrupted before any change" if host.name in connections else "interrupted before this host started"
-            reports[host.name] = HostReport(host.name, status=INTERRUPTED, error=error)
+            finish(HostReport(host.name, status=INTERRUPTED, error=error))
     return [reports[host.name] for host in hosts]
 
 
@@ -195,7 +195,8 @@ def _in_parallel(
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             collect(done)
     except KeyboardInterrupt:
-        log.warning("interrupted: stopping %d host(s) in flight", len(pending))
+        running = sum(1 for future in pending if future.running())
+        log.warning("interrupted: stopping %d host(s) in flight, skipping %d not started", running, len(pending) - running)
         _cancelled.set()
         ssh.abort_all()
         _finish_despite_interrupts(pending, collect)

@@ -38,7 +38,7 @@ def budget(
     forks: ForksOption = DEFAULT_FORKS,
     json_output: JsonOption = False,
     ssh_config: SshConfigOption = None,
-    connect_timeout: ConnectTimeoutOption = 10.0,
+    connect_timeout: ConnectTimeoutOption = None,
     command_timeout: CommandTimeoutOption = 120.0,
     accept_new_host_keys: AcceptKeysOption = False,
     ask_become_pass: AskBecomePassOption = False,

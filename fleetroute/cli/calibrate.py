@@ -70,7 +70,7 @@ def calibrate(
         Optional[list[str]], typer.Option("--env", help="NAME=VALUE added to each run's environment; repeatable.")
     ] = None,
     ssh_config: SshConfigOption = None,
-    connect_timeout: ConnectTimeoutOption = 10.0,
+    connect_timeout: ConnectTimeoutOption = None,
     command_timeout: CommandTimeoutOption = 120.0,
     accept_new_host_keys: AcceptKeysOption = False,
     ask_become_pass: AskBecomePassOption = False,

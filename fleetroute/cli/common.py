@@ -32,7 +32,13 @@ SshConfigOption = Annotated[
     typer.Option("--ssh-config", help="OpenSSH client config file; overrides the inventory's ssh_config_file."),
 ]
 ConnectTimeoutOption = Annotated[
-    float, typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for TCP connect, SSH banner and auth.")
+    Optional[float],
+    typer.Option(
+        "--connect-timeout",
+        min=0.1,
+        help="Seconds to wait for TCP connect, SSH banner and auth (default: the SSH config's ConnectTimeout, else 10).",
+        show_default=False,
+    ),
 ]
 CommandTimeoutOption = Annotated[
     float, typer.Option("--command-timeout", min=0.1, help="Seconds one remote command may run.")
@@ -112,7 +118,7 @@ def run_fleet(
 
 def connect_options(
     ssh_config: Path | None,
-    connect_timeout: float,
+    connect_timeout: float | None,
     command_timeout: float,
     accept_new_host_keys: bool,
     ask_become_pass: bool = False,

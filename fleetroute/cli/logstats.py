@@ -62,7 +62,7 @@ def log_stats(
         Optional[Path], typer.Option("--plot", help="Also write a PNG of the metric distribution per mode and group.")
     ] = None,
     ssh_config: SshConfigOption = None,
-    connect_timeout: ConnectTimeoutOption = 10.0,
+    connect_timeout: ConnectTimeoutOption = None,
     command_timeout: CommandTimeoutOption = 120.0,
     accept_new_host_keys: AcceptKeysOption = False,
     ask_become_pass: AskBecomePassOption = False,

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 DEFAULT_KEEPALIVE_S = 30
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
 _known_hosts_lock = threading.Lock()
 
@@ -68,13 +69,14 @@ class CommandResult:
 class ConnectOptions:
     """Run-wide connection options, set from the command line.
 
-    Timeouts are in seconds. ``ssh_config_file`` overrides the inventory's
+    Timeouts are in seconds; a ``connect_timeout`` of None takes each host's
+    ``ConnectTimeout`` from the SSH config, else 10 s. ``ssh_config_file`` overrides the inventory's
     ``ssh_config_file`` for every host when set. ``become_password`` is the sudo
     password from ``--ask-become-pass``, used for hosts whose inventory sets none.
     """
 
     ssh_config_file: str | None = None
-    connect_timeout: float = 10.0
+    connect_timeout: float | None = None
     command_timeout: float = 120.0
     accept_new_host_keys: bool = False
     become_password: str | None = field(default=None, repr=False)
@@ -189,6 +191,8 @@ class SSHHost:
         self.options = options
         self.connection: Connection | None = None
         self.known_hosts_files: list[Path] = []
+        # Seconds for TCP connect, SSH banner and auth: the option, else the SSH config's ConnectTimeout.
+        self.connect_timeout = options.connect_timeout or DEFAULT_CONNECT_TIMEOUT_S
         # The known_hosts entries that apply to each hop, by known_hosts name, for key errors.
         self._key_matches: dict[str, HostKeyMatch] = {}
         # The connection while connect() opens it, so that abort() can close it too.
@@ -255,7 +259,7 @@ class SSHHost:
         except (socket.timeout, TimeoutError):
             raise UnreachableError(
                 self.name,
-                f"timed out connecting to {connection.host}:{connection.port} after {self.options.connect_timeout:g} s",
+                f"timed out connecting to {connection.host}:{connection.port} after {self.connect_timeout:g} s",
             ) from None
         except paramiko.SSHException as exc:
             if "No authentication methods available" not in str(exc):
@@ -305,7 +309,7 @@ class SSHHost:
         if _no_banner(connection):
             return (
                 f"no SSH banner from {connection.host}:{connection.port} within "
-                f"{self.options.connect_timeout:g} s: the port accepts connections but no SSH server answers"
+                f"{self.connect_timeout:g} s: the port accepts connections but no SSH server answers"
             )
         return f"cannot connect to {connection.host}:{connection.port}: {_connect_failure_reason(exc)}"
 
@@ -340,7 +344,7 @@ class SSHHost:
         limit = self.options.command_timeout if timeout is None else timeout
         started = time.monotonic()
         try:
-            channel = self.connection.transport.open_session(timeout=self.options.connect_timeout)
+            channel = self.connection.transport.open_session(timeout=self.connect_timeout)
             channel.exec_command(command)
             if stdin is not None:
                 channel.sendall(stdin)
@@ -352,6 +356,9 @@ class SSHHost:
             if self.aborted:
                 raise Aborted(self.name, f"interrupted during {name}; the host was left as that step left it") from None
             raise UnreachableError(self.name, f"connection lost during {name}: {exc}") from None
+        if self.aborted:
+            # abort() closed the channel, which then reports exit status -1.
+            raise Aborted(self.name, f"interrupted during {name}; the host was left as that step left it")
         result = CommandResult(
             host=self.name,
             name=name,
@@ -406,20 +413,16 @@ class SSHHost:
         if config_file and not _expand(config_file).is_file():
             raise UnreachableError(self.name, f"SSH config file not found: {config_file}")
         config = Config(overrides={"load_ssh_configs": True}, **config_kwargs)
-        connect_kwargs = {
-            "banner_timeout": self.options.connect_timeout,
-            "auth_timeout": self.options.connect_timeout,
-        }
+        connect_kwargs = {}
         if target.key_file:
             connect_kwargs["key_filename"] = [str(_expand(target.key_file))]
+        # Any connect_timeout here keeps fabric from calling int() on the config's ConnectTimeout; _set_timeouts sets the real one.
         connection = Connection(
-            target.address,
-            user=target.user,
-            port=target.port,
-            config=config,
-            connect_timeout=max(1, round(self.options.connect_timeout)),
-            connect_kwargs=connect_kwargs,
+            target.address, user=target.user, port=target.port, config=config, connect_kwargs=connect_kwargs,
+            connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
         )
+        self.connect_timeout = self.options.connect_timeout or _config_timeout(connection) or DEFAULT_CONNECT_TIMEOUT_S
+        _set_timeouts(connection, self.connect_timeout)
         jump = target.proxy_jump or connection.ssh_config.get("proxyjump")
         if jump:
             connection.gateway = self._jump_chain(jump, config)
@@ -447,12 +450,9 @@ class SSHHost:
                 hop,
                 config=config.clone(),
                 gateway=gateway if gateway is not None else False,
-                connect_timeout=max(1, round(self.options.connect_timeout)),
-                connect_kwargs={
-                    "banner_timeout": self.options.connect_timeout,
-                    "auth_timeout": self.options.connect_timeout,
-                },
+                connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
             )
+            _set_timeouts(gateway, self.connect_timeout)
         return gateway
 
     def _secure(self, connection: Connection) -> None:
@@ -538,6 +538,19 @@ def _disable_nagle(connection: Connection) -> None:
     sock = connection.transport.sock if connection.transport else None
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _config_timeout(connection: Connection) -> float | None:
+    """Return the ``ConnectTimeout`` of the host's SSH config entry in seconds, or None when unset or invalid."""
+    value = str(connection.ssh_config.get("connecttimeout", "")).strip()
+    return float(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _set_timeouts(connection: Connection, seconds: float) -> None:
+    """Apply one timeout to a hop's TCP connect (whole seconds, as fabric takes it), SSH banner and auth."""
+    connection.connect_timeout = max(1, round(seconds))
+    connection.connect_kwargs["banner_timeout"] = seconds
+    connection.connect_kwargs["auth_timeout"] = seconds
 
 
 def _keep_alive(connection: Connection) -> None:

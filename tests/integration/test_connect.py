@@ -232,6 +232,10 @@ def test_hanging_host_times_out_alone(tmp_path):
         assert "within 2 s" in hosts_report["stuck"]["error"]
         assert hosts_report["a4000"]["status"] == "changed"
 
+        # Without --connect-timeout, the lab's ssh_config sets ConnectTimeout 5.
+        again = fleetroute("deploy", "-i", str(lab.inventory), "--json", "--limit", "stuck")
+        assert "within 5 s" in again.json["hosts"]["stuck"]["error"]
+
 
 def test_hanging_command_fails_after_timeout(fleet, tmp_path):
     slow = host_file(fleet, "a4000", "/usr/local/bin/slow-smi")

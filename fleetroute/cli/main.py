@@ -11,6 +11,7 @@ Exit codes, mapped in ``exit_status()`` only:
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Annotated
 
@@ -147,11 +148,12 @@ def show_inventory(
     if json_output:
         print_json("inventory", [], 0, inventory={h.name: _host_summary(h) for h in hosts})
         return
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     for host in hosts:
         console.print(f"[bold]{host.name}[/bold]  groups: {', '.join(host.groups) or '-'}")
         for key, value in _host_summary(host)["settings"].items():
-            console.print(f"  {key}: {value!r}", markup=False)
+            # JSON spelling: the same as YAML's for these values, and unambiguous for strings.
+            console.print(f"  {key}: {json.dumps(value, ensure_ascii=False)}", markup=False)
 
 
 def _host_summary(host) -> dict:

@@ -89,9 +89,11 @@ class HostPrinter:
         if self.check and status == CHANGED:
             status = "would change"
         line = Text(prefix)
-        line.append(f"{status:<12}", style=self.styles.get(report.status, ""))
         if report.error:
+            line.append(f"{status:<12}", style=self.styles.get(report.status, ""))
             line.append(f" {report.error}")
+        else:
+            line.append(status, style=self.styles.get(report.status, ""))
         self.console.print(line)
         self.print_details(report, prefix)
         for warning in report.warnings:

@@ -115,8 +115,9 @@ class Inventory:
         if groups:
             return f"{self.path}: limit pattern {pattern!r} matches only groups without hosts: {quote_list(groups)}"
         known = [name for name, hosts in self.groups.items() if name != "ungrouped" or hosts]
-        close = difflib.get_close_matches(pattern, [*self.hosts, *known], n=1, cutoff=SUGGESTION_CUTOFF)
-        hint = f" did you mean {close[0]!r}?" if close else ""
+        by_lowercase = {name.lower(): name for name in [*self.hosts, *known]}
+        close = difflib.get_close_matches(pattern.lower(), list(by_lowercase), n=1, cutoff=SUGGESTION_CUTOFF)
+        hint = f" did you mean {by_lowercase[close[0]]!r}?" if close else ""
         return (
             f"{self.path}: limit pattern {pattern!r} matches no host or group;{hint}"
             f" known groups: {', '.join(sorted(known))}"

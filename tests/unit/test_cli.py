@@ -64,7 +64,7 @@ def test_inventory_limit_text_output():
     result = run_cli("inventory", "-i", str(EXAMPLE), "--limit", "gpu-01.example.internal")
     assert result.returncode == 0
     assert result.stdout.startswith("gpu-01.example.internal")
-    assert "workload_binary: '/usr/local/bin/whisper-ctranslate2'" in result.stdout
+    assert 'workload_binary: "/usr/local/bin/whisper-ctranslate2"' in result.stdout
 
 
 def test_limit_matching_nothing_is_config_error():

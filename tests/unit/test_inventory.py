@@ -919,6 +919,13 @@ def test_select_typo_suggests_name(fleet):
     assert "did you mean 'a100_nodes'?" in problems[1]
 
 
+def test_select_suggestion_ignores_case(fleet):
+    with pytest.raises(InventoryError) as caught:
+        fleet.select("A100_NODES")
+
+    assert "did you mean 'a100_nodes'?" in caught.value.problems[0]
+
+
 def test_select_unrelated_pattern_no_suggestion(fleet):
     with pytest.raises(InventoryError) as caught:
         fleet.select("whisper")

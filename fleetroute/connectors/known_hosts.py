@@ -7,6 +7,8 @@ and it matches host names literally. This module instead:
 - skips a line it cannot parse, with one warning per file and line;
 - matches OpenSSH host patterns: ``*`` and ``?`` wildcards, ``!`` negation, and
   hashed names (``|1|salt|hash``), on the name ``host`` or ``[host]:port``;
+- keeps every key a host has, several of one type included, so that any of them
+  is accepted, and falls back to entries without a port as ssh(1) does;
 - collects ``@revoked`` keys, which are never accepted;
 - skips ``@cert-authority`` lines, because paramiko does not verify host
   certificates, and counts them so that an unknown-key error can say so.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 
 _warned: set[tuple[Path, int]] = set()
 _warned_lock = threading.Lock()
+# Serializes appends to known_hosts files from the threads of one run.
+_append_lock = threading.Lock()
 
 
 @dataclass
@@ -47,6 +52,19 @@ class HostKeyMatch:
     def is_revoked(self, key: paramiko.PKey) -> bool:
         """Return True when ``key`` is marked ``@revoked`` for this host."""
         return key.get_base64() in self.revoked
+
+    def knows(self, key: paramiko.PKey) -> bool:
+        """Return True when some line accepts ``key`` for this host."""
+        return any(known.get_base64() == key.get_base64() for known, _, _ in self.keys)
+
+    def expected_for(self, key: paramiko.PKey) -> tuple[paramiko.PKey, Path, int]:
+        """Return the known key (with its file and line) that an unexpected ``key`` replaces: the same type first."""
+        same_type = [item for item in self.keys if item[0].get_name() == key.get_name()]
+        return (same_type or self.keys)[0]
+
+    def key_types(self) -> list[str]:
+        """Return the types of the known keys, in file order, without repeats."""
+        return list(dict.fromkeys(key.get_name() for key, _, _ in self.keys))
 
 
 def known_host_name(host: str, port: int) -> str:
@@ -75,13 +93,22 @@ def match_host(files: list[Path], hostname: str) -> HostKeyMatch:
     return match
 
 
-def find_known_host_line(files: list[Path], hostname: str) -> tuple[Path, int] | None:
-    """Return the file and line number of the first plain entry for ``hostname``, or None when there is none."""
-    match = match_host(files, hostname)
-    if not match.keys:
-        return None
-    _, path, number = match.keys[0]
-    return path, number
+def lookup(files: list[Path], host: str, port: int, alias: str | None = None) -> tuple[str, HostKeyMatch]:
+    """Return the known_hosts name of a connection and what ``files`` say about it.
+
+    The name is ``alias`` (OpenSSH's ``HostKeyAlias``) when set, else
+    ``known_host_name(host, port)``. As ssh(1) does, a host on a port other than 22
+    that has no ``[host]:port`` entry takes the keys of a plain ``host`` entry.
+    """
+    if alias:
+        return alias, match_host(files, alias)
+    name = known_host_name(host, port)
+    match = match_host(files, name)
+    if not match.keys and name != host:
+        portless = match_host(files, host)
+        match.keys = [item for item in portless.keys if not match.is_revoked(item[0])]
+        match.revoked |= portless.revoked
+    return name, match
 
 
 def names_match(names: list[str], hostname: str) -> bool:
@@ -149,3 +176,110 @@ def _warn_once(path: Path, number: int, reason: str) -> None:
             return
         _warned.add((path, number))
     log.warning("%s:%d: skipping a known_hosts line that cannot be read: %s", path, number, reason)
+
+
+class HostKeyRejected(paramiko.SSHException):
+    """The host offered a key that is unknown, changed or revoked; ``message`` gives the fix."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass
+class HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """The host-key decision for one hop, made as OpenSSH makes it.
+
+    fleetroute leaves paramiko's own host-key stores empty, so paramiko calls
+    ``missing_host_key`` for every connection, and this policy decides: a known
+    key is accepted; a revoked key, or a key other than the known ones, is
+    rejected; an unknown host's key is rejected, or recorded when ``accept_new``.
+    ``name`` is the host's known_hosts name, and ``host``/``port`` are where
+    ssh-keyscan reaches it.
+    """
+
+    name: str
+    host: str
+    port: int
+    match: HostKeyMatch
+    accept_new: bool
+    record_to: Path
+    hash_hosts: bool = False
+
+    def missing_host_key(self, client, hostname, key):
+        """Return when ``key`` is accepted; raise ``HostKeyRejected`` otherwise."""
+        if self.match.is_revoked(key):
+            raise HostKeyRejected(self._revoked_message(key))
+        if self.match.knows(key):
+            return
+        if self.match.keys:
+            raise HostKeyRejected(self._changed_message(key))
+        if not self.accept_new:
+            raise HostKeyRejected(self._unknown_message(key))
+        append_known_host(self.record_to, self.name, key, self.hash_hosts)
+        log.warning("%s: added %s key %s to %s", self.name, key.get_name(), key.fingerprint, self.record_to)
+
+    def _unknown_message(self, key: paramiko.PKey) -> str:
+        keytype = key.get_name().removeprefix("ssh-")
+        port_flag = f"-p {self.port} " if self.port != 22 else ""
+        certificates = (
+            " known_hosts has @cert-authority lines for this host, which fleetroute does not use because "
+            "paramiko cannot verify host certificates."
+            if self.match.cert_authority_lines
+            else ""
+        )
+        alias = f" (then rename the line's host field to {self.name})" if self.name != known_host_name(self.host, self.port) else ""
+        return (
+            f"host key for {self.name} is unknown ({key.get_name()} {key.fingerprint}).{certificates} "
+            f"Check the fingerprint with the host's owner, then run: "
+            f"ssh-keyscan {port_flag}-t {keytype} {self.host} >> {shlex.quote(str(self.record_to))}{alias} "
+            f"(or rerun with --accept-new-host-keys)"
+        )
+
+    def _changed_message(self, key: paramiko.PKey) -> str:
+        expected, path, number = self.match.expected_for(key)
+        return (
+            f"host key for {self.name} CHANGED: {path}:{number} has {expected.get_name()} "
+            f"{expected.fingerprint}, the host offered {key.get_name()} {key.fingerprint}. "
+            f"This can mean a reinstalled host or an attack. If the change is expected, run: "
+            f"ssh-keygen -f {shlex.quote(str(path))} -R {shlex.quote(self.name)}"
+        )
+
+    def _revoked_message(self, key: paramiko.PKey) -> str:
+        return (
+            f"host key for {self.name} is REVOKED: known_hosts marks {key.get_name()} {key.fingerprint} @revoked, "
+            f"so it is never accepted. Ask the host's owner for a new key; do not remove the @revoked line"
+        )
+
+
+def append_known_host(path: Path, name: str, key: paramiko.PKey, hash_hosts: bool) -> None:
+    """Append a line for ``key`` under ``name`` (hashed when ``hash_hosts``) to the known_hosts file ``path``."""
+    entry_name = HostKeys.hash_host(name) if hash_hosts else name
+    line = f"{entry_name} {key.get_name()} {key.get_base64()}\n"
+    with _append_lock:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(path, "a", encoding="ascii") as handle:
+            handle.write(line)
+
+
+def transport_factory(known_types: list[str]):
+    """Return a paramiko ``transport_factory`` that asks the server for the known key types first.
+
+    OpenSSH orders its host key algorithms the same way, so that a host with a
+    known ed25519 key is not reported as changed because it offered ECDSA first.
+    """
+
+    def build(sock, **kwargs) -> paramiko.Transport:
+        transport = paramiko.Transport(sock, **kwargs)
+        options = transport.get_security_options()
+        preferred = [name for known in known_types for name in _algorithms(known) if name in options.key_types]
+        preferred = list(dict.fromkeys(preferred))
+        options.key_types = preferred + [name for name in options.key_types if name not in preferred]
+        return transport
+
+    return build
+
+
+def _algorithms(key_type: str) -> list[str]:
+    """Return the host key algorithms that serve a key type: RSA keys sign with SHA-2 first."""
+    return ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] if key_type == "ssh-rsa" else [key_type]

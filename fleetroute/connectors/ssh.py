@@ -18,7 +18,6 @@ import os
 import select
 import shlex
 import socket
-import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -26,9 +25,8 @@ from pathlib import Path
 
 import paramiko
 from fabric import Config, Connection
-from paramiko.hostkeys import HostKeys
 
-from fleetroute.connectors.known_hosts import HostKeyMatch, find_known_host_line, known_host_name, match_host
+from fleetroute.connectors.known_hosts import HostKeyPolicy, HostKeyRejected, lookup, transport_factory
 from fleetroute.errors import Aborted, CommandTimeout, HostError, HostKeyError, UnreachableError
 
 log = logging.getLogger(__name__)
@@ -38,7 +36,6 @@ GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
-_known_hosts_lock = threading.Lock()
 
 # Connections open in this process, so that Ctrl-C can close them all at once.
 _open_hosts: weakref.WeakSet[SSHHost] = weakref.WeakSet()
@@ -128,47 +125,6 @@ PRIVATE_STDIN = (
 )
 
 
-class _UnknownHostKey(paramiko.SSHException):
-    def __init__(self, hostname: str, key: paramiko.PKey):
-        self.hostname = hostname
-        self.key = key
-        super().__init__(f"unknown host key for {hostname}")
-
-
-class _RevokedHostKey(paramiko.SSHException):
-    def __init__(self, hostname: str, key: paramiko.PKey):
-        self.hostname = hostname
-        self.key = key
-        super().__init__(f"revoked host key for {hostname}")
-
-
-class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    """Reject unknown and revoked keys, or record unknown ones as OpenSSH's ``accept-new`` does."""
-
-    def __init__(self, accept_new: bool, known_hosts_file: Path, hash_hosts: bool, match: HostKeyMatch):
-        self.accept_new = accept_new
-        self.known_hosts_file = known_hosts_file
-        self.hash_hosts = hash_hosts
-        self.match = match
-
-    def missing_host_key(self, client, hostname, key):
-        if self.match.is_revoked(key):
-            raise _RevokedHostKey(hostname, key)
-        if not self.accept_new:
-            raise _UnknownHostKey(hostname, key)
-        _append_known_host(self.known_hosts_file, hostname, key, self.hash_hosts)
-        log.warning("%s: added %s key %s to %s", hostname, key.get_name(), key.fingerprint, self.known_hosts_file)
-
-
-def _append_known_host(path: Path, hostname: str, key: paramiko.PKey, hash_hosts: bool) -> None:
-    entry_name = HostKeys.hash_host(hostname) if hash_hosts else hostname
-    line = f"{entry_name} {key.get_name()} {key.get_base64()}\n"
-    with _known_hosts_lock:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(path, "a", encoding="ascii") as handle:
-            handle.write(line)
-
-
 def _expand(path: str) -> Path:
     return Path(os.path.expanduser(path))
 
@@ -193,8 +149,6 @@ class SSHHost:
         self.known_hosts_files: list[Path] = []
         # Seconds for TCP connect, SSH banner and auth: the option, else the SSH config's ConnectTimeout.
         self.connect_timeout = options.connect_timeout or DEFAULT_CONNECT_TIMEOUT_S
-        # The known_hosts entries that apply to each hop, by known_hosts name, for key errors.
-        self._key_matches: dict[str, HostKeyMatch] = {}
         # The connection while connect() opens it, so that abort() can close it too.
         self._connecting: Connection | None = None
         self.aborted = False
@@ -245,15 +199,8 @@ class SSHHost:
         """Open ``connection``, turning paramiko's failures into fleetroute's errors."""
         try:
             connection.open()
-        except _RevokedHostKey as exc:
-            raise HostKeyError(self.name, _revoked_key_message(exc.hostname, exc.key)) from None
-        except _UnknownHostKey as exc:
-            raise HostKeyError(self.name, self._unknown_key_message(exc)) from None
-        except paramiko.BadHostKeyException as exc:
-            if self._is_revoked(exc.key):
-                hostname = known_host_name(connection.host, connection.port)
-                raise HostKeyError(self.name, _revoked_key_message(hostname, exc.key)) from None
-            raise HostKeyError(self.name, self._changed_key_message(exc, connection)) from None
+        except HostKeyRejected as exc:
+            raise HostKeyError(self.name, exc.message) from None
         except paramiko.AuthenticationException as exc:
             raise UnreachableError(self.name, f"authentication failed as user {connection.user!r}: {exc}") from None
         except (socket.timeout, TimeoutError):
@@ -456,68 +403,29 @@ class SSHHost:
         return gateway
 
     def _secure(self, connection: Connection) -> None:
-        """Load known_hosts and the host-key policy into one hop's paramiko client."""
+        """Set one hop's host-key policy, from the known_hosts files its SSH config names, and its key options."""
         ssh_config = connection.ssh_config
         user_files = _config_paths(ssh_config, "userknownhostsfile", DEFAULT_KNOWN_HOSTS)
         global_files = _config_paths(ssh_config, "globalknownhostsfile", GLOBAL_KNOWN_HOSTS)
         self.known_hosts_files = user_files + global_files
-        hostname = known_host_name(connection.host, connection.port)
-        match = match_host(self.known_hosts_files, hostname)
-        self._key_matches[hostname] = match
-        for key, _, _ in match.keys:
-            connection.client.get_host_keys().add(hostname, key.get_name(), key)
+        alias = ssh_config.get("hostkeyalias")
+        name, match = lookup(self.known_hosts_files, connection.host, connection.port, alias)
 
         strict = str(ssh_config.get("stricthostkeychecking", "ask")).lower()
-        accept_new = self.options.accept_new_host_keys or strict in ("accept-new", "no", "off")
-        hash_hosts = str(ssh_config.get("hashknownhosts", "no")).lower() == "yes"
-        record_to = user_files[0] if user_files else _expand(DEFAULT_KNOWN_HOSTS[0])
-        connection.client.set_missing_host_key_policy(_HostKeyPolicy(accept_new, record_to, hash_hosts, match))
+        policy = HostKeyPolicy(
+            name=name,
+            host=connection.host,
+            port=connection.port,
+            match=match,
+            accept_new=self.options.accept_new_host_keys or strict in ("accept-new", "no", "off"),
+            record_to=user_files[0] if user_files else _expand(DEFAULT_KNOWN_HOSTS[0]),
+            hash_hosts=str(ssh_config.get("hashknownhosts", "no")).lower() == "yes",
+        )
+        connection.client.set_missing_host_key_policy(policy)
+        connection.connect_kwargs["transport_factory"] = transport_factory(match.key_types())
 
         if str(ssh_config.get("identitiesonly", "no")).lower() == "yes":
             connection.connect_kwargs.setdefault("look_for_keys", False)
-
-    def _unknown_key_message(self, exc: _UnknownHostKey) -> str:
-        host, port = _split_known_host_name(exc.hostname)
-        record_to = self.known_hosts_files[0] if self.known_hosts_files else _expand(DEFAULT_KNOWN_HOSTS[0])
-        keytype = exc.key.get_name().removeprefix("ssh-")
-        port_flag = f"-p {port} " if port else ""
-        match = self._key_matches.get(exc.hostname)
-        certificates = (
-            " known_hosts has @cert-authority lines for this host, which fleetroute does not use because "
-            "paramiko cannot verify host certificates."
-            if match and match.cert_authority_lines
-            else ""
-        )
-        return (
-            f"host key for {exc.hostname} is unknown ({exc.key.get_name()} {exc.key.fingerprint}).{certificates} "
-            f"Check the fingerprint with the host's owner, then run: "
-            f"ssh-keyscan {port_flag}-t {keytype} {host} >> {shlex.quote(str(record_to))} "
-            f"(or rerun with --accept-new-host-keys)"
-        )
-
-    def _is_revoked(self, key: paramiko.PKey) -> bool:
-        return any(match.is_revoked(key) for match in self._key_matches.values())
-
-    def _changed_key_message(self, exc: paramiko.BadHostKeyException, connection: Connection) -> str:
-        port = connection.port
-        hostname = connection.host if port == 22 else f"[{connection.host}]:{port}"
-        found = find_known_host_line(self.known_hosts_files, hostname)
-        where = f"{found[0]}:{found[1]}" if found else "known_hosts"
-        fix_file = f" -f {shlex.quote(str(found[0]))}" if found else ""
-        return (
-            f"host key for {hostname} CHANGED: {where} has {exc.expected_key.get_name()} "
-            f"{exc.expected_key.fingerprint}, the host offered {exc.key.fingerprint}. "
-            f"This can mean a reinstalled host or an attack. If the change is expected, run: "
-            f"ssh-keygen{fix_file} -R {shlex.quote(hostname)}"
-        )
-
-
-def _revoked_key_message(hostname: str, key: paramiko.PKey) -> str:
-    return (
-        f"host key for {hostname} is REVOKED: known_hosts marks {key.get_name()} {key.fingerprint} @revoked, "
-        f"so it is never accepted. Ask the host's owner for a new key; do not remove the @revoked line"
-    )
-
 
 def abort_all() -> None:
     """Close every open connection of this process, ending the commands that run on them.
@@ -582,13 +490,6 @@ def _connect_failure_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror[0].lower() + exc.strerror[1:]
     return str(exc) or type(exc).__name__
-
-
-def _split_known_host_name(hostname: str) -> tuple[str, int | None]:
-    if hostname.startswith("[") and "]:" in hostname:
-        host, port = hostname[1:].split("]:", 1)
-        return host, int(port)
-    return hostname, None
 
 
 class _Deadline(Exception):

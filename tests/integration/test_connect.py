@@ -149,6 +149,48 @@ def test_known_hosts_pattern_line(fleet, tmp_path):
     assert known_hosts.read_text().count("\n") == 1
 
 
+def test_known_hosts_like_openssh(fleet, tmp_path):
+    _, key_type, key = lab_key_line(fleet, "a4000").split()[:3]
+    other_key = lab_key_line(fleet, "mixed").split()[2]
+    address, port = fleet.address("a4000"), fleet.state.port
+    cases = {
+        # The right key, then another key of the same type for a pattern that also matches.
+        "right_then_wrong": (f"[{address}]:{port} {key_type} {key}\n[{address[:-1]}*]:{port} {key_type} {other_key}\n", ""),
+        # No [host]:port entry: ssh(1) takes the entry without a port.
+        "portless": (f"{address} {key_type} {key}\n", ""),
+        "alias": (f"gpu-alias {key_type} {key}\n", "    HostKeyAlias gpu-alias\n"),
+    }
+    for case, (known_text, config_extra) in cases.items():
+        directory = tmp_path / case
+        directory.mkdir()
+        known_hosts = directory / "known_hosts"
+        known_hosts.write_text(known_text)
+        inventory = config_with_known_hosts(fleet, directory, known_hosts)
+        config = directory / "ssh_config"
+        config.write_text(config.read_text().replace("    ConnectTimeout 5\n", "    ConnectTimeout 5\n" + config_extra))
+
+        result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json", "--check")
+
+        assert result.exit_code == 0, (case, result.stdout)
+        assert known_hosts.read_text() == known_text, case
+
+
+def test_changed_key_names_line_with_key(fleet, tmp_path):
+    _, key_type, key = lab_key_line(fleet, "a4000").split()[:3]
+    other_key = lab_key_line(fleet, "mixed").split()[2]
+    name = f"[{fleet.address('a4000')}]:{fleet.state.port}"
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"# stale keys\n{name} {key_type} {other_key}\n")
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+
+    result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json")
+    error = result.json["hosts"]["a4000"]["error"]
+
+    assert result.exit_code == 4
+    assert f"CHANGED: {known_hosts}:2 has {key_type}" in error
+    assert f"ssh-keygen -f {known_hosts} -R {shlex.quote(name)}" in error
+
+
 def test_revoked_host_key_rejected(fleet, tmp_path):
     _, key_type, key = lab_key_line(fleet, "a4000").split()[:3]
     known_hosts = tmp_path / "known_hosts"

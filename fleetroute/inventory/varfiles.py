@@ -1,12 +1,14 @@
 """Variables from the group_vars/ and host_vars/ directories beside the inventory file.
 
 fleetroute reads them as ansible-core's ``host_group_vars`` vars plugin does, for
-the groups and hosts the inventory defines: ``group_vars/NAME`` with no
-extension or with ``.yml``, ``.yaml`` or ``.json``, or a directory of that name
-whose files are read in sorted order, subdirectories included. Hidden files and
-backups (ending in ``~``) are skipped. Each file is a mapping of variables, and a
-later file overrides an earlier one. A file that matches no group or host is
-logged as a warning, with a close name when there is one, and otherwise ignored.
+the groups and hosts the inventory defines. For a name, the first of these that
+exists is read, and the others are ignored with a warning: ``group_vars/NAME``
+(a file, or a directory whose files are read in sorted order, subdirectories
+included), then ``NAME.yml``, ``NAME.yaml`` and ``NAME.json``. In a directory,
+hidden files, backups (ending in ``~``) and other extensions are skipped. Each
+file is a mapping of variables, and a later file overrides an earlier one. A
+file that matches no group or host is logged as a warning, with a close name
+when there is one, and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -44,25 +46,33 @@ def read_var_files(inventory_path: Path, layout: Layout, problems: Problems) -> 
         used: set[Path] = set()
         for name, entry in entries.items():
             group = name if kind == "group_vars" else None
-            for path in find_var_files(directory, name):
-                used.add(_top_entry(directory, path))
+            chosen, *shadowed = _candidates(directory, name)
+            used.update(path for path in (chosen, *shadowed) if path is not None)
+            for path in shadowed:
+                log.warning("%s is ignored because %s exists; Ansible reads only the first of them", path, chosen)
+            for path in _var_files(chosen):
                 entry.file_variables.update(_read_file(path, group, problems.for_file(path)))
                 read.append(path)
         _warn_unmatched(directory, used, list(entries))
     return read
 
 
-def find_var_files(directory: Path, name: str) -> list[Path]:
-    """Return the variable files for group or host ``name`` in ``directory``, in the order Ansible reads them."""
+def _candidates(directory: Path, name: str) -> list[Path | None]:
+    """Return the existing paths for ``name`` in Ansible's order; the first is read, or None when there is none."""
     if not name or "/" in name or name.startswith("."):
+        return [None]
+    paths = [directory / name, *(directory / f"{name}{extension}" for extension in VAR_FILE_EXTENSIONS)]
+    existing = [path for path in paths if path.exists()]
+    return existing or [None]
+
+
+def _var_files(path: Path | None) -> list[Path]:
+    """Return the files to read for one chosen path: the file itself, or a directory's files in sorted order."""
+    if path is None:
         return []
-    found: list[Path] = []
-    for candidate in [directory / f"{name}{extension}" for extension in VAR_FILE_EXTENSIONS] + [directory / name]:
-        if candidate.is_dir():
-            found += sorted(_files_below(candidate))
-        elif candidate.is_file():
-            found.append(candidate)
-    return found
+    if path.is_dir():
+        return sorted(_files_below(path))
+    return [path]
 
 
 def _files_below(directory: Path) -> Iterator[Path]:
@@ -109,11 +119,6 @@ def _read_file(path: Path, group: str | None, problems: Problems) -> dict[str, S
         else:
             settings[name] = Setting(name, value, line, group, path)
     return settings
-
-
-def _top_entry(directory: Path, path: Path) -> Path:
-    """Return the entry directly in ``directory`` that ``path`` is, or is below."""
-    return directory / path.relative_to(directory).parts[0]
 
 
 def _warn_unmatched(directory: Path, used: set[Path], names: list[str]) -> None:

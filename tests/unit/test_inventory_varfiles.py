@@ -86,6 +86,29 @@ def test_group_vars_directory_sorted(tree):
     assert host.block_wait_seconds == 9
 
 
+@pytest.mark.parametrize(
+    ("forms", "read"),
+    [
+        (["whisper.yml", "whisper.yaml", "whisper.json"], "whisper.yml"),
+        (["whisper.yaml", "whisper.json"], "whisper.yaml"),
+        (["whisper/10.yml", "whisper.yml"], "whisper/10.yml"),
+        (["whisper", "whisper.yml"], "whisper"),
+    ],
+)
+def test_first_form_only_read(tree, caplog, forms, read):
+    for number, form in enumerate(forms, start=3):
+        write(tree.parent / "group_vars" / form, f"max_cpu_jobs: {number}\n")
+
+    with caplog.at_level(logging.WARNING, logger="fleetroute.inventory.varfiles"):
+        host = settings(tree, "gpu1")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert host.max_cpu_jobs == 3 + forms.index(read)
+    assert len(messages) == len(forms) - 1
+    assert all("is ignored because" in message for message in messages)
+    assert all("matches no group" not in message for message in messages)
+
+
 def test_host_vars_file(tree):
     write(tree.parent / "host_vars" / "gpu1.yml", "max_gpu_jobs: 1\n")
 

@@ -52,6 +52,7 @@ from fleetroute.inventory.validate import (
     check_conflicts,
     check_required,
     validate_settings,
+    warn_unused_connection_variables,
 )
 from fleetroute.inventory.varfiles import read_var_files
 from fleetroute.inventory.yaml_source import VaultEncrypted, read_yaml
@@ -67,6 +68,7 @@ def load_inventory(path: str | Path) -> Inventory:
     groups or hosts, group cycles, names used for both a host and a group, an
     inventory without hosts, invalid or missing variables and likely misspelled
     variable names. Each message starts with ``FILE:LINE:`` where the line is known.
+    Logs a warning for each Ansible connection variable that fleetroute does not use.
     """
     path = Path(path)
     problems = Problems(path)
@@ -84,5 +86,6 @@ def load_inventory(path: str | Path) -> Inventory:
     check_required(resolved, graph, problems)
     check_conflicts(resolved, problems)
     problems.raise_if_any()
+    warn_unused_connection_variables(resolved)
 
     return build_inventory(path, layout, resolved)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import math
 import posixpath
 import shlex
@@ -23,6 +24,8 @@ from fleetroute.inventory.messages import Problems, describe_hosts, quote_list, 
 from fleetroute.inventory.resolve import GroupGraph, ResolvedHost
 from fleetroute.inventory.yaml_source import VaultEncrypted
 from fleetroute.settings import PROBES, VARIABLES, Variable, find_conflicts
+
+log = logging.getLogger(__name__)
 
 
 def validate_settings(layout: Layout, resolved: list[ResolvedHost], problems: Problems) -> None:
@@ -67,6 +70,40 @@ def _suggest_variable(name: str) -> str | None:
     candidates = [*VARIABLES, *ALIASES, PRIORITY_VARIABLE]
     matches = difflib.get_close_matches(name.lower(), candidates, n=1, cutoff=SUGGESTION_CUTOFF)
     return matches[0] if matches else None
+
+
+# Ansible connection variables that change how Ansible reaches a host but that
+# fleetroute does not read, with what to do instead. Each is logged as a warning.
+UNUSED_CONNECTION_VARIABLES = {
+    "ansible_password": "fleetroute logs in with keys or ssh-agent only",
+    "ansible_ssh_pass": "fleetroute logs in with keys or ssh-agent only",
+    "ansible_ssh_args": "set SSH options in the SSH config (ssh_config_file)",
+    "ansible_ssh_extra_args": "set SSH options in the SSH config (ssh_config_file), or ProxyJump in ansible_ssh_common_args",
+    "ansible_ssh_timeout": "use ConnectTimeout in the SSH config or --connect-timeout",
+    "ansible_timeout": "use ConnectTimeout in the SSH config or --connect-timeout",
+    "ansible_ssh_executable": "fleetroute connects with its own SSH client (paramiko), reading the SSH config",
+    "ansible_become_exe": "fleetroute runs sudo from the login user's PATH",
+    "ansible_become_flags": "fleetroute runs sudo with its own flags",
+    "ansible_host_key_checking": "fleetroute always checks host keys; use --accept-new-host-keys to record new ones",
+    "ansible_ssh_host_key_checking": "fleetroute always checks host keys; use --accept-new-host-keys to record new ones",
+}
+# Values of these variables that fleetroute does follow: it always connects over SSH and becomes with sudo.
+HONOURED_VALUES = {"ansible_connection": ("ssh", "smart", "paramiko"), "ansible_become_method": ("sudo",)}
+
+
+def warn_unused_connection_variables(resolved: list[ResolvedHost]) -> None:
+    """Log one warning per Ansible connection variable (or value) that fleetroute ignores, naming the hosts."""
+    unused: dict[tuple[str, str], list[str]] = {}
+    for host in resolved:
+        for name, setting in host.settings.items():
+            reason = UNUSED_CONNECTION_VARIABLES.get(name)
+            if name in HONOURED_VALUES and str(setting.value) not in HONOURED_VALUES[name]:
+                reason = f"fleetroute only connects with {quote_list(list(HONOURED_VALUES[name]), 'or')}"
+            if reason:
+                unused.setdefault((name, reason), []).append(host.name)
+
+    for (name, reason), hosts in unused.items():
+        log.warning("%s: %s is set but fleetroute does not use it: %s", describe_hosts(hosts), name, reason)
 
 
 def check_aliases(resolved: list[ResolvedHost], problems: Problems) -> None:

@@ -219,3 +219,18 @@ def test_without_var_dirs_unchanged(tmp_path):
     path = write(tmp_path / "inventory.yml", "all:\n  vars:\n" + textwrap.indent(REQUIRED, "    ") + "  hosts:\n    gpu1:\n")
 
     assert settings(path, "gpu1").threshold_value == 3600
+
+
+def test_unused_connection_variables_warn(tree, caplog):
+    write(tree.parent / "host_vars" / "gpu1.yml", "ansible_ssh_extra_args: -o ConnectTimeout=1\nansible_connection: local\n")
+    write(tree.parent / "host_vars" / "gpu2.yml", "ansible_connection: ssh\nansible_timeout: 3\n")
+
+    with caplog.at_level(logging.WARNING, logger="fleetroute.inventory.validate"):
+        load_inventory(tree)
+
+    messages = sorted(record.getMessage() for record in caplog.records)
+    assert len(messages) == 3
+    assert messages[0].startswith("host 'gpu1': ansible_connection is set but fleetroute does not use it")
+    assert "only connects with 'ssh', 'smart' or 'paramiko'" in messages[0]
+    assert messages[1].startswith("host 'gpu1': ansible_ssh_extra_args is set but fleetroute does not use it")
+    assert messages[2].startswith("host 'gpu2': ansible_timeout is set")

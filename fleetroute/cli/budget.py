@@ -80,7 +80,7 @@ def print_budget_json(reports: list[HostReport], exit_status: int) -> None:
 def print_budget_table(reports: list[HostReport]) -> None:
     """Print one row per host with one line per GPU, then each host's problems and warnings."""
     table = Table(title="memory budget (MB)", title_justify="left")
-    for name in ("host", "status", "GPU", "VRAM", "VRAM headroom", "GPU jobs fit"):
+    for name in ("host", "status", "GPU", "VRAM", "VRAM used", "VRAM headroom", "GPU jobs fit"):
         table.add_column(name, no_wrap=True, justify="left" if name in ("host", "status", "GPU") else "right")
     for name in ("RAM", "RAM other", "RAM headroom", "CPU jobs fit", "MemoryMax"):
         table.add_column(name, no_wrap=True, justify="right")
@@ -102,12 +102,13 @@ def print_budget_table(reports: list[HostReport]) -> None:
 def _budget_cells(report: HostReport) -> list[str | Text]:
     budget = report.budget
     if budget is None:
-        return ["-"] * 9
+        return ["-"] * 10
     gpus = budget["gpus"]
     labels = [_gpu_label(gpu) for gpu in gpus]
     return [
         "\n".join(labels) or "-",
         "\n".join(_number(gpu["vram_mb"]) for gpu in gpus) or "-",
+        "\n".join(_number(gpu.get("vram_used_mb")) for gpu in gpus) or "-",
         _headroom_lines([gpu["vram_headroom_mb"] for gpu in gpus]),
         _number(budget["max_gpu_jobs_fit"]),
         _number(budget["ram_mb"]),

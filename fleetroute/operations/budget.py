@@ -297,11 +297,15 @@ def _vram_in_use_note(gpu: GpuBudget, settings: HostSettings) -> list[str]:
     jobs_mb = settings.workload_vram_mb * settings.max_gpu_jobs
     if free_mb >= jobs_mb:
         return []
+    fit = max(free_mb, 0) // settings.workload_vram_mb
+    if fit:
+        fix = f"free it, or lower max_gpu_jobs to {fit} on this host"
+    else:
+        fix = f"free it, or leave GPU {gpu.index} out with gpu_slot_mode: per_gpu and gpu_indices"
     return [
-        f"{gpu.label}: {gpu.vram_used_mb} MB of {gpu.vram_mb} MB VRAM is in use now, so only "
-        f"{max(free_mb, 0) // settings.workload_vram_mb} of max_gpu_jobs ({settings.max_gpu_jobs}) jobs of "
-        f"{settings.workload_vram_mb} MB fit beside it; if fleetroute's own jobs do not account for that memory, "
-        f"another process holds it: free it, or lower max_gpu_jobs on this host"
+        f"{gpu.label}: {gpu.vram_used_mb} MB of {gpu.vram_mb} MB VRAM is in use now, so only {fit} of "
+        f"max_gpu_jobs ({settings.max_gpu_jobs}) jobs of {settings.workload_vram_mb} MB fit beside it. "
+        f"If fleetroute's own jobs do not account for that memory, another process holds it: {fix}"
     ]
 
 

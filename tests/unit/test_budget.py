@@ -142,7 +142,18 @@ def test_vram_in_use_warns():
 
     assert warning.startswith("GPU 1 (NVIDIA A100-SXM4-40GB): 39000 MB of 40960 MB VRAM is in use now")
     assert "only 0 of max_gpu_jobs (2) jobs of 3700 MB fit" in warning
+    assert "leave GPU 1 out with gpu_slot_mode: per_gpu and gpu_indices" in warning
     assert budget.problems(settings) == []
+
+
+def test_vram_in_use_partial_fit_advice():
+    settings = whisper_settings()
+    budget = compute_budget(settings, [Gpu(0, "NVIDIA RTX A4000", 16384, 10000, None, None)], ram_total_mb=65536)
+
+    (warning,) = budget.warnings(settings)
+
+    assert "only 1 of max_gpu_jobs (2)" in warning
+    assert "lower max_gpu_jobs to 1 on this host" in warning
 
 
 def test_vram_in_use_with_room_silent():

@@ -413,5 +413,5 @@ def test_interrupt_stops_remote_jobs(fleet, tmp_path):
     assert process.returncode == 130
     report = json.loads(output)["hosts"]["a4000"]
     assert report["status"] == "interrupted"
-    assert report["error"] == "interrupted: the connection closed before verify.sh finished"
+    assert report["error"].startswith("interrupted during verify"), report["error"]
     assert_clean(fleet, "a4000", wait=5.0)

@@ -11,7 +11,7 @@ and it matches host names literally. This module instead:
   is accepted, and falls back to entries without a port as ssh(1) does;
 - collects ``@revoked`` keys, which are never accepted;
 - skips ``@cert-authority`` lines, because paramiko does not verify host
-  certificates, and counts them so that an unknown-key error can say so.
+  certificates, and counts them so that an unknown-key error can mention them.
 
 The format is described in sshd(8), section SSH_KNOWN_HOSTS FILE FORMAT.
 """
@@ -41,7 +41,7 @@ class HostKeyMatch:
     """The known_hosts lines that apply to one host name.
 
     ``keys`` are the accepted keys with the file and line of each. ``revoked``
-    holds the base64 blobs of ``@revoked`` keys. ``cert_authority_lines`` counts
+    contains the base64 blobs of ``@revoked`` keys. ``cert_authority_lines`` counts
     ``@cert-authority`` lines for this host, which fleetroute does not use.
     """
 
@@ -94,7 +94,7 @@ def match_host(files: list[Path], hostname: str) -> HostKeyMatch:
 
 
 def lookup(files: list[Path], host: str, port: int, alias: str | None = None) -> tuple[str, HostKeyMatch]:
-    """Return the known_hosts name of a connection and what ``files`` say about it.
+    """Return the known_hosts name of a connection and the entries of ``files`` that apply to it.
 
     The name is ``alias`` (OpenSSH's ``HostKeyAlias``) when set, else
     ``known_host_name(host, port)``. As ssh(1) does, a host on a port other than 22
@@ -132,7 +132,8 @@ def names_match(names: list[str], hostname: str) -> bool:
 
 def _wildcard(pattern: str) -> re.Pattern[str]:
     """Compile an OpenSSH pattern, where only ``*`` and ``?`` are special (``[`` is literal)."""
-    parts = [".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern.lower()]
+    special = {"*": ".*", "?": "."}
+    parts = [special.get(char, re.escape(char)) for char in pattern.lower()]
     return re.compile("".join(parts))
 
 
@@ -191,9 +192,9 @@ class HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     """The host-key decision for one hop, made as OpenSSH makes it.
 
     fleetroute leaves paramiko's own host-key stores empty, so paramiko calls
-    ``missing_host_key`` for every connection, and this policy decides: a known
-    key is accepted; a revoked key, or a key other than the known ones, is
-    rejected; an unknown host's key is rejected, or recorded when ``accept_new``.
+    ``missing_host_key`` for every connection and this policy decides. A known
+    key is accepted. A revoked key, or a key other than the known ones, is
+    rejected. The key of an unknown host is rejected, or recorded when ``accept_new``.
     ``name`` is the host's known_hosts name, and ``host``/``port`` are where
     ssh-keyscan reaches it.
     """
@@ -263,7 +264,7 @@ def append_known_host(path: Path, name: str, key: paramiko.PKey, hash_hosts: boo
 
 
 def transport_factory(known_types: list[str]):
-    """Return a paramiko ``transport_factory`` that asks the server for the known key types first.
+    """Return a paramiko ``transport_factory`` that lists the known key types first in its host key algorithms.
 
     OpenSSH orders its host key algorithms the same way, so that a host with a
     known ed25519 key is not reported as changed because it offered ECDSA first.

@@ -143,11 +143,24 @@ def connect_options(
     )
 
 
+class _LevelFormatter(logging.Formatter):
+    """Format a record as ``warning: MESSAGE``, like the CLI's other messages; with names, ``warning NAME: MESSAGE``."""
+
+    def __init__(self, with_names: bool):
+        super().__init__("%(message)s")
+        self.with_names = with_names
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = f" {record.name}" if self.with_names else ""
+        return f"{record.levelname.lower()}{name}: {super().format(record)}"
+
+
 def setup_logging(verbose: int) -> None:
-    """Send log records to stderr: warnings by default, info with -v, debug with -vv."""
+    """Send log records to stderr: warnings by default, info with -v, debug (with logger names) with -vv."""
     levels = {0: logging.WARNING, 1: logging.INFO}
-    level = levels.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelFormatter(with_names=verbose >= 2))
+    logging.basicConfig(level=levels.get(verbose, logging.DEBUG), handlers=[handler])
     if verbose < 2:
         # paramiko logs connection failures that fleetroute reports per host itself.
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)

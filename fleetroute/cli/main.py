@@ -142,8 +142,10 @@ def show_inventory(
     inventory: InventoryOption,
     limit: LimitOption = None,
     json_output: JsonOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """List the selected hosts with their groups and resolved settings."""
+    setup_logging(verbose)
     hosts = load_inventory(inventory).select(limit)
     if json_output:
         print_json("inventory", [], 0, inventory={h.name: _host_summary(h) for h in hosts})

@@ -108,3 +108,16 @@ def test_reader_closing_pipe_early(tmp_path):
     assert returncode == 0, stderr
     assert "BrokenPipeError" not in stderr
     assert stderr == ""
+
+
+def test_warnings_prefixed_like_messages(tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(EXAMPLE.read_text())
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "transcriptio.yml").write_text("max_gpu_jobs: 1\n")
+
+    result = run_cli("inventory", "-i", str(inventory))
+
+    assert result.returncode == 0
+    assert result.stderr.startswith("warning: ")
+    assert "did you mean 'transcription'?" in result.stderr

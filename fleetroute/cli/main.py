@@ -173,9 +173,11 @@ def exit_status(argv: list[str] | None = None) -> int:
     except InventoryError as exc:
         for problem in exc.problems:
             err.print(f"error: {problem}", markup=False)
+        _print_json_errors(argv, exc.problems)
         return EXIT_CONFIG
     except FleetrouteError as exc:
         err.print(f"error: {exc}", markup=False)
+        _print_json_errors(argv, [str(exc)])
         return EXIT_CONFIG
     except UsageError as exc:
         exc.show()
@@ -184,6 +186,15 @@ def exit_status(argv: list[str] | None = None) -> int:
         err.print("interrupted")
         return EXIT_INTERRUPTED
     return result if isinstance(result, int) else 0
+
+
+def _print_json_errors(argv: list[str] | None, errors: list[str]) -> None:
+    """Print the JSON document of a run stopped by a configuration error, when the command line asks for --json."""
+    args = sys.argv[1:] if argv is None else argv
+    if "--json" not in args:
+        return
+    command = next((arg for arg in args if not arg.startswith("-")), "")
+    print_json(command, [], EXIT_CONFIG, errors=errors)
 
 
 def run() -> None:

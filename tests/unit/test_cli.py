@@ -121,3 +121,15 @@ def test_warnings_prefixed_like_messages(tmp_path):
     assert result.returncode == 0
     assert result.stderr.startswith("warning: ")
     assert "did you mean 'transcription'?" in result.stderr
+
+
+def test_json_config_error_document():
+    result = run_cli("deploy", "-i", str(EXAMPLE), "--limit", "nosuch", "--json")
+
+    document = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert document["command"] == "deploy"
+    assert document["exit_code"] == 1
+    assert document["hosts"] == {}
+    assert "limit pattern 'nosuch' matches no host or group" in document["errors"][0]
+    assert "error: " in result.stderr

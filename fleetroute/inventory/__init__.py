@@ -34,7 +34,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fleetroute.errors import InventoryError
 from fleetroute.inventory.layout import (
+    Layout,
     LayoutParser,
     check_distinct_names,
     check_has_hosts,
@@ -47,6 +49,7 @@ from fleetroute.inventory.resolve import (
     find_cycles,
     resolve_host,
 )
+from fleetroute.inventory.sources import inventory_files, variables_directory
 from fleetroute.inventory.validate import (
     check_aliases,
     check_conflicts,
@@ -73,9 +76,8 @@ def load_inventory(path: str | Path) -> Inventory:
     path = Path(path)
     problems = Problems(path)
 
-    document, first_line = read_yaml(path, problems)
-    layout = LayoutParser(problems).parse(document, first_line)
-    read_var_files(path, layout, problems)
+    layout, first_line = _read_layout(path, problems)
+    read_var_files(variables_directory(path), layout, problems)
     check_distinct_names(layout, problems)
     check_has_hosts(layout, first_line, problems)
 
@@ -88,4 +90,22 @@ def load_inventory(path: str | Path) -> Inventory:
     problems.raise_if_any()
     warn_unused_connection_variables(resolved)
 
-    return build_inventory(path, layout, resolved)
+    return build_inventory(path, variables_directory(path), layout, resolved)
+
+
+def _read_layout(path: Path, problems: Problems) -> tuple[Layout, int | None]:
+    """Parse the inventory file, or every file of an inventory directory, into one layout.
+
+    Returns the layout and the first line of a single file's document (None for a
+    directory). Raises InventoryError for a directory without inventory files.
+    """
+    files = inventory_files(path)
+    if not files:
+        raise InventoryError([f"{path}: the inventory directory contains no YAML inventory file (.yml, .yaml or .json)"])
+    parser = LayoutParser(problems)
+    first_line = None
+    for file in files:
+        view = problems.for_file(file)
+        document, first_line = read_yaml(file, view)
+        parser.parse(document, first_line, view)
+    return parser.layout, first_line if len(files) == 1 else None

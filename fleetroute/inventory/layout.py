@@ -28,14 +28,16 @@ class Setting:
     value: Any
     line: int | None
     group: str | None  # None when written for a host
-    path: Path | None = None  # the group_vars/ or host_vars/ file; None for the inventory file
+    path: Path | None = None  # the file it was written in; None only where no file is known
 
 
 @dataclass
 class _GroupEntry:
     line: int | None  # first definition; None for the implicit all and ungrouped
+    path: Path | None = None  # inventory file of the first definition
     variables: dict[str, Setting] = field(default_factory=dict)
-    children: dict[str, int | None] = field(default_factory=dict)  # child name -> line of the reference
+    # child name -> (line, inventory file) of the reference
+    children: dict[str, tuple[int | None, Path | None]] = field(default_factory=dict)
     priority: int = 1
     file_variables: dict[str, Setting] = field(default_factory=dict)  # from group_vars/
 
@@ -43,6 +45,7 @@ class _GroupEntry:
 @dataclass
 class HostEntry:
     line: int | None  # first entry
+    path: Path | None = None  # inventory file of the first entry
     variables: dict[str, Setting] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)  # groups that list the host under hosts:
     file_variables: dict[str, Setting] = field(default_factory=dict)  # from host_vars/
@@ -66,7 +69,14 @@ class LayoutParser:
         self.layout = Layout()
         self._open_definitions: set[int] = set()  # group mappings being parsed, to stop on recursive aliases
 
-    def parse(self, document: Any, first_line: int | None) -> Layout:
+    def parse(self, document: Any, first_line: int | None, problems: Problems | None = None) -> Layout:
+        """Add the groups and hosts of one inventory document to the layout and return the layout.
+
+        ``problems`` is the view for the document's file, when it is not the one
+        the parser was created with; call once per file of an inventory directory.
+        """
+        if problems is not None:
+            self.problems = problems
         self._add_group("all", None)
         self._add_group("ungrouped", None)
         if document is None:
@@ -161,7 +171,7 @@ class LayoutParser:
             if name == PRIORITY_VARIABLE:
                 self._set_priority(group, var_value, var_line)
             else:
-                entry.variables[name] = Setting(name, var_value, var_line, group)
+                entry.variables[name] = Setting(name, var_value, var_line, group, self.problems.path)
 
     def _set_priority(self, group: str, value: Any, line: int | None) -> None:
         # Ansible converts the value with int(), so a string of digits is accepted too.
@@ -193,7 +203,7 @@ class LayoutParser:
         # bad value is reported once.
         settings = self._host_settings(pattern, data or {}, port, line)
         for name in names:
-            host = self.layout.hosts.setdefault(name, HostEntry(line))
+            host = self.layout.hosts.setdefault(name, HostEntry(line, self.problems.path))
             if group not in host.groups:
                 host.groups.append(group)
             host.variables.update(settings)
@@ -201,7 +211,7 @@ class LayoutParser:
     def _host_settings(self, pattern: str, data: dict, port: int | None, line: int | None) -> dict[str, Setting]:
         settings: dict[str, Setting] = {}
         if port is not None:
-            settings["ansible_port"] = Setting("ansible_port", port, line, None)
+            settings["ansible_port"] = Setting("ansible_port", port, line, None, self.problems.path)
         for name, value in data.items():
             var_line = _key_line(data, name)
             if not self._check_variable_name(f"host {pattern!r}", name, var_line):
@@ -218,13 +228,13 @@ class LayoutParser:
                     f"host {pattern!r}: {PRIORITY_VARIABLE} applies only to groups; move it to a group's vars:",
                 )
             else:
-                settings[name] = Setting(name, value, var_line, None)
+                settings[name] = Setting(name, value, var_line, None, self.problems.path)
         return settings
 
     def _add_group(self, name: str, line: int | None) -> None:
         entry = self.layout.groups.setdefault(name, _GroupEntry(line))
-        if entry.line is None:
-            entry.line = line
+        if entry.line is None and line is not None:
+            entry.line, entry.path = line, self.problems.path
 
     def _add_child(self, parent: str, child: str | None, line: int | None) -> None:
         if child is None:
@@ -234,7 +244,7 @@ class LayoutParser:
                 line, f"group {parent!r}: children: group 'all' contains every group and cannot be a child"
             )
             return
-        self.layout.groups[parent].children.setdefault(child, line)
+        self.layout.groups[parent].children.setdefault(child, (line, self.problems.path))
 
     def _check_name(self, kind: str, name: Any, line: int | None) -> bool:
         problem = _name_problem(name)
@@ -278,8 +288,10 @@ def check_distinct_names(layout: Layout, problems: Problems) -> None:
     for name, host in layout.hosts.items():
         group = layout.groups.get(name)
         if group is not None:
-            group_where = f"line {group.line}" if group.line is not None else "a built-in group"
-            problems.add(host.line, f"{name!r} is both a host and a group ({group_where}); rename one of them")
+            group_where = "a built-in group"
+            if group.line is not None:
+                group_where = f"line {group.line}" if group.path == host.path else f"{group.path}:{group.line}"
+            problems.add(host.line, f"{name!r} is both a host and a group ({group_where}); rename one of them", host.path)
 
 
 def check_has_hosts(layout: Layout, first_line: int | None, problems: Problems) -> None:

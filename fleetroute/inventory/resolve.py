@@ -21,13 +21,14 @@ def find_cycles(layout: Layout, problems: Problems) -> set[tuple[str, str]]:
 
     def visit(group: str, path: list[str]) -> None:
         state[group] = "open"
-        for child, line in layout.groups[group].children.items():
+        for child, (line, file) in layout.groups[group].children.items():
             if state.get(child) == "open":
                 cycle = path[path.index(child) :] + [child]
                 problems.add(
                     line,
                     f"group cycle: {' -> '.join(cycle)}; a group cannot contain itself,"
                     " so remove one of these children",
+                    file,
                 )
                 closing.add((group, child))
             elif child not in state:
@@ -120,8 +121,9 @@ def resolve_host(name: str, entry: HostEntry, layout: Layout, graph: GroupGraph)
     return ResolvedHost(name, entry, groups, merged)
 
 
-def build_inventory(path: Path, layout: Layout, resolved: list[ResolvedHost]) -> Inventory:
-    base_dir = path.parent.absolute()
+def build_inventory(path: Path, base_dir: Path, layout: Layout, resolved: list[ResolvedHost]) -> Inventory:
+    """Return the Inventory; relative local paths (keys, SSH config) start from ``base_dir``."""
+    base_dir = base_dir.absolute()
     hosts = {host.name: _build_host(host, base_dir) for host in resolved}
     groups = {
         group: tuple(name for name, host in hosts.items() if group == "all" or group in host.groups)

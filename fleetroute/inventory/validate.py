@@ -118,7 +118,7 @@ def check_aliases(resolved: list[ResolvedHost], problems: Problems) -> None:
     for old, current, hosts in conflicts.values():
         current_line = f" (line {current.line})" if current.line is not None else ""
         if current.path != old.path:
-            current_line = f" ({current.path or problems.path}:{current.line})"
+            current_line = f" ({current.path}:{current.line})"
         problems.add(
             old.line,
             f"{_describe_where(old, hosts)}: {old.name}: {show(old.value)} conflicts with {current.name}:"
@@ -135,7 +135,7 @@ def check_required(resolved: list[ResolvedHost], graph: GroupGraph, problems: Pr
         aliases = {alias for alias, target in ALIASES.items() if target == name}
         missing = [host for host in resolved if name not in host.settings and not aliases & host.settings.keys()]
         if missing:
-            problems.add(missing[0].entry.line, _describe_missing(name, variable, missing, graph))
+            problems.add(missing[0].entry.line, _describe_missing(name, variable, missing, graph), missing[0].entry.path)
 
 
 def check_conflicts(resolved: list[ResolvedHost], problems: Problems) -> None:
@@ -156,9 +156,9 @@ def check_conflicts(resolved: list[ResolvedHost], problems: Problems) -> None:
             shared.setdefault((conflict.message, id(setting)), (setting, host, []))[2].append(host.name)
 
     for (message, _), (setting, first_host, hosts) in shared.items():
-        line = setting.line if setting is not None else first_host.entry.line
+        line, file = (setting.line, setting.path) if setting is not None else (first_host.entry.line, first_host.entry.path)
         where = _describe_where(setting, hosts) if setting is not None else describe_hosts(hosts)
-        problems.add(line, f"{where}: {message}", setting.path if setting is not None else None)
+        problems.add(line, f"{where}: {message}", file)
 
 
 def _describe_missing(name: str, variable: Variable, hosts: list[ResolvedHost], graph: GroupGraph) -> str:

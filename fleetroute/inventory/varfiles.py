@@ -29,15 +29,14 @@ VAR_FILE_EXTENSIONS = (".yml", ".yaml", ".json")
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 
 
-def read_var_files(inventory_path: Path, layout: Layout, problems: Problems) -> list[Path]:
-    """Read group_vars/ and host_vars/ beside ``inventory_path`` into the layout's ``file_variables``.
+def read_var_files(base: Path, layout: Layout, problems: Problems) -> list[Path]:
+    """Read ``base``/group_vars/ and ``base``/host_vars/ into the layout's ``file_variables``.
 
     Returns the files read, in reading order. Adds a problem for a file that is
     not a mapping, is encrypted with ansible-vault, sets ``ansible_group_priority``
     or has an invalid variable name. Raises ``InventoryError`` for a file that
     cannot be read or is not valid YAML.
     """
-    base = inventory_path.parent
     read: list[Path] = []
     for kind, entries in (("group_vars", layout.groups), ("host_vars", layout.hosts)):
         directory = base / kind

@@ -260,3 +260,19 @@ def test_run_as_change_hands_over_files(fleet, tmp_path):
     assert host_file(fleet, "a4000", "/var/log/fleetroute/whisper-ctranslate2.log").stat().st_uid == 65534
     again = fleetroute("deploy", "-i", str(changed), "--limit", "a4000", "--json").json["hosts"]["a4000"]
     assert again["status"] == "ok"
+
+
+def test_deploy_from_inventory_directory(fleet, tmp_path):
+    directory = tmp_path / "inventory"
+    directory.mkdir()
+    (directory / "lab.yml").write_text(fleet.inventory.read_text())
+    (directory / "group_vars").mkdir()
+    (directory / "group_vars" / "gpu_hosts.yml").write_text("max_cpu_jobs: 3\n")
+
+    listing = fleetroute("inventory", "-i", str(directory), "--json", "--limit", "a4000")
+    result = fleetroute("deploy", "-i", str(directory), "--json", "--limit", "a4000")
+
+    assert listing.json["inventory"]["a4000"]["settings"]["max_cpu_jobs"] == 3
+    assert result.exit_code == 0, result.stdout
+    assert result.json["hosts"]["a4000"]["status"] == "changed"
+    assert "readonly FR_MAX_CPU_JOBS=3" in host_file(fleet, "a4000", ROUTER).read_text()

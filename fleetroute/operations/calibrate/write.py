@@ -16,10 +16,14 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from fleetroute.errors import FleetrouteError, InventoryError
 from fleetroute.inventory import load_inventory
+from fleetroute.inventory.sources import inventory_files
 
 
-def write_proposal(path: Path, host: str, values: dict[str, tuple[int, str]]) -> None:
-    """Set ``values`` (name: (value, note)) in ``host``'s entry of the inventory at ``path``.
+def write_proposal(inventory: Path, host: str, values: dict[str, tuple[int, str]]) -> None:
+    """Set ``values`` (name: (value, note)) in ``host``'s entry of the inventory at ``inventory``.
+
+    For an inventory directory, the values go into the first of its files that
+    lists the host under a ``hosts:`` key.
 
     Each value gets an end-of-line comment: "fleetroute calibrate DATE: NOTE". The
     file's indentation is kept as ruamel.yaml guesses it. The file is reloaded
@@ -28,14 +32,7 @@ def write_proposal(path: Path, host: str, values: dict[str, tuple[int, str]]) ->
     or a host_vars/ file overrides the values, and ``InventoryError`` when the
     written file does not validate; in both cases the file is left as it was.
     """
-    original = path.read_text()
-    _, indent, block_sequence_indent = load_yaml_guess_indent(original)
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=max(indent - block_sequence_indent, 2), sequence=indent, offset=block_sequence_indent)
-    document = yaml.load(original)
-    hosts_map, entry = _find_host_entry(document, host)
+    path, original, yaml, document, (hosts_map, entry) = _find_host_file(inventory, host)
     if not isinstance(entry, CommentedMap):
         entry = CommentedMap()
         hosts_map[host] = entry
@@ -46,7 +43,7 @@ def write_proposal(path: Path, host: str, values: dict[str, tuple[int, str]]) ->
     with path.open("w") as stream:
         yaml.dump(document, stream)
     try:
-        written = load_inventory(path).hosts[host].variables
+        written = load_inventory(inventory).hosts[host].variables
     except InventoryError:
         path.write_text(original)
         raise
@@ -54,18 +51,32 @@ def write_proposal(path: Path, host: str, values: dict[str, tuple[int, str]]) ->
     if overridden:
         path.write_text(original)
         raise FleetrouteError(
-            f"host_vars/ beside {path} sets {', '.join(overridden)} for {host!r}, which overrides the host's entry "
-            f"in the inventory; nothing was written. Set the proposed values in that host_vars file instead: "
+            f"a host_vars/ file of the inventory {inventory} sets {', '.join(overridden)} for {host!r}, which "
+            f"overrides the host's entry in {path}; nothing was written. Set the proposed values in that host_vars file instead: "
             + ", ".join(f"{key}: {value}" for key, (value, _) in values.items())
         )
 
 
-def _find_host_entry(node, host: str):
-    """Return (the ``hosts:`` mapping that lists ``host``, its entry) from the first match, depth first."""
-    found = _search(node, host)
-    if found is None:
-        raise FleetrouteError(f"host {host!r} has no entry under a hosts: key of the inventory")
-    return found
+def _find_host_file(inventory: Path, host: str):
+    """Return (file, its text, its round-trip loader, its document, (hosts mapping, host entry)) for ``host``.
+
+    Raises ``FleetrouteError`` when no inventory file lists the host under a ``hosts:`` key.
+    """
+    for path in inventory_files(inventory):
+        original = path.read_text()
+        _, indent, block_sequence_indent = load_yaml_guess_indent(original)
+        # ruamel guesses None for a file without nested mappings or without lists.
+        indent = indent or 2
+        block_sequence_indent = block_sequence_indent or 0
+        yaml = YAML(typ="rt")
+        yaml.preserve_quotes = True
+        yaml.width = 4096
+        yaml.indent(mapping=max(indent - block_sequence_indent, 2), sequence=indent, offset=block_sequence_indent)
+        document = yaml.load(original)
+        found = _search(document, host)
+        if found is not None:
+            return path, original, yaml, document, found
+    raise FleetrouteError(f"host {host!r} has no entry under a hosts: key of the inventory {inventory}")
 
 
 def _search(node, host: str):

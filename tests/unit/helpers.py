@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
+
 from fleetroute.facts.host import DirState, InstallState, PathState
 from fleetroute.settings import HostSettings
 
@@ -40,3 +43,10 @@ def install_state(**overrides) -> InstallState:
     }
     values.update(overrides)
     return InstallState(**values)
+
+
+def write_dedented(path: Path, text: str) -> Path:
+    """Write ``text``, dedented, to ``path``, creating its directories, and return ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path

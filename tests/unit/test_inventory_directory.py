@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,8 @@ import pytest
 from fleetroute.errors import InventoryError
 from fleetroute.inventory import load_inventory
 from fleetroute.operations.calibrate.write import write_proposal
+
+from .helpers import write_dedented as write
 
 HOSTS = """\
 all:
@@ -36,12 +37,6 @@ all:
       children:
         whisper:
 """
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import pytest
 from fleetroute.errors import InventoryError
 from fleetroute.inventory import load_inventory
 
+from .helpers import write_dedented as write
+
 # Required variables come from group_vars/all.yml in most tests, so the inventory
 # file itself has only structure and the variables a test sets.
 REQUIRED = """\
@@ -33,12 +35,6 @@ all:
         gpu2:
           max_gpu_jobs: 3
 """
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ def calibrate(
     (report,) = run_on_hosts([selected], task, connect=options.connect, forks=1)
     calibration = results.get(selected.name)
     status = exit_code([report])
-    written = _write_back(inventory, selected.name, calibration) if write and calibration else False
+    written = _write_back(inventory, selected.name, calibration) if write and calibration else None
     if plot is not None and calibration is not None:
         _write_plot(calibration, selected.settings.threshold_unit, plot)
     if json_output:
@@ -137,19 +137,17 @@ def proposed_values(calibration: Calibration) -> dict[str, tuple[int, str]]:
         ),
         "workload_vram_mb": (proposal.workload_vram_mb, "predicted peak VRAM at the threshold"),
     }
-    if proposal.workload_ram_mb is not None:
-        values["workload_ram_mb"] = (proposal.workload_ram_mb, "peak RAM of GPU runs + 20%")
     return values
 
 
-def _write_back(inventory: Path, host: str, calibration: Calibration) -> bool:
+def _write_back(inventory: Path, host: str, calibration: Calibration) -> Path | None:
+    """Write the proposal into the inventory and return the file written, or None when there is nothing to write."""
     from fleetroute.operations.calibrate.write import write_proposal
 
     values = proposed_values(calibration)
     if not values:
-        return False
-    write_proposal(inventory, host, values)
-    return True
+        return None
+    return write_proposal(inventory, host, values)
 
 
 def _write_plot(calibration: Calibration, unit: str, path: Path) -> None:
@@ -161,21 +159,22 @@ def _write_plot(calibration: Calibration, unit: str, path: Path) -> None:
         raise FleetrouteError(f"cannot write the plot to {path}: {exc.strerror or exc}") from None
 
 
-def _print_json(report: HostReport, calibration: Calibration | None, status: int, written: bool) -> None:
+def _print_json(report: HostReport, calibration: Calibration | None, status: int, written: Path | None) -> None:
     document = {
         "command": "calibrate",
         "host": report.name,
         "status": report.status,
         "error": report.error,
         "calibration": calibration.to_dict() if calibration else None,
-        "written": written,
+        "written": written is not None,
+        "written_to": str(written) if written else None,
         "exit_code": status,
     }
     json.dump(document, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
-def _print_text(report: HostReport, calibration: Calibration | None, host: Host, written: bool) -> None:
+def _print_text(report: HostReport, calibration: Calibration | None, host: Host, written: Path | None) -> None:
     console = Console(highlight=False, soft_wrap=True)
     if calibration is None:
         console.print(Text(f"{report.name}: {report.status}: {report.error}", style=STYLES.get(report.status, "")))
@@ -189,7 +188,9 @@ def _print_text(report: HostReport, calibration: Calibration | None, host: Host,
     for line in _proposal_lines(calibration, unit, host):
         console.print(line, markup=False)
     if written:
-        console.print(f"wrote {', '.join(proposed_values(calibration))} into the entry of {host.name}", markup=False)
+        console.print(
+            f"wrote {', '.join(proposed_values(calibration))} into the entry of {host.name} in {written}", markup=False
+        )
 
 
 def _runs_table(calibration: Calibration, unit: str) -> Table:
@@ -235,10 +236,10 @@ def _proposal_lines(calibration: Calibration, unit: str, host: Host) -> list[str
             f"less {proposal.margin:.0%})"
         )
         lines.append(f"proposed workload_vram_mb: {proposal.workload_vram_mb} (predicted VRAM at the threshold)")
-    if proposal.workload_ram_mb is not None:
+    if proposal.gpu_run_ram_mb is not None:
         lines.append(
-            f"proposed workload_ram_mb: {proposal.workload_ram_mb} (largest peak RAM + 20%, measured on GPU runs; "
-            f"CPU runs of large inputs can use more)"
+            f"peak RAM of the GPU runs + 20%: {proposal.gpu_run_ram_mb} MB. Not proposed as workload_ram_mb, which is "
+            f"the RAM of one CPU-path job and sets MemoryMax; measure a large input on the CPU path for it"
         )
     lines += [f"note: {note}" for note in proposal.notes]
     return lines

@@ -48,6 +48,9 @@ class HostKeyMatch:
     keys: list[tuple[paramiko.PKey, Path, int]] = field(default_factory=list)
     revoked: set[str] = field(default_factory=set)
     cert_authority_lines: int = 0
+    # Keys of a plain ``host`` entry for a host on another port: they accept a key
+    # that matches, but a key that does not match is unknown, not changed.
+    portless_keys: list[tuple[paramiko.PKey, Path, int]] = field(default_factory=list)
 
     def is_revoked(self, key: paramiko.PKey) -> bool:
         """Return True when ``key`` is marked ``@revoked`` for this host."""
@@ -55,7 +58,7 @@ class HostKeyMatch:
 
     def knows(self, key: paramiko.PKey) -> bool:
         """Return True when some line accepts ``key`` for this host."""
-        return any(known.get_base64() == key.get_base64() for known, _, _ in self.keys)
+        return any(known.get_base64() == key.get_base64() for known, _, _ in [*self.keys, *self.portless_keys])
 
     def expected_for(self, key: paramiko.PKey) -> tuple[paramiko.PKey, Path, int]:
         """Return the known key (with its file and line) that an unexpected ``key`` replaces: the same type first."""
@@ -64,7 +67,7 @@ class HostKeyMatch:
 
     def key_types(self) -> list[str]:
         """Return the types of the known keys, in file order, without repeats."""
-        return list(dict.fromkeys(key.get_name() for key, _, _ in self.keys))
+        return list(dict.fromkeys(key.get_name() for key, _, _ in [*self.keys, *self.portless_keys]))
 
 
 def known_host_name(host: str, port: int) -> str:
@@ -98,7 +101,8 @@ def lookup(files: list[Path], host: str, port: int, alias: str | None = None) ->
 
     The name is ``alias`` (OpenSSH's ``HostKeyAlias``) when set, else
     ``known_host_name(host, port)``. As ssh(1) does, a host on a port other than 22
-    that has no ``[host]:port`` entry takes the keys of a plain ``host`` entry.
+    that has no ``[host]:port`` entry accepts the keys of a plain ``host`` entry,
+    but another key is then unknown, not changed (see ``portless_keys``).
     """
     if alias:
         return alias, match_host(files, alias)
@@ -106,8 +110,8 @@ def lookup(files: list[Path], host: str, port: int, alias: str | None = None) ->
     match = match_host(files, name)
     if not match.keys and name != host:
         portless = match_host(files, host)
-        match.keys = [item for item in portless.keys if not match.is_revoked(item[0])]
         match.revoked |= portless.revoked
+        match.portless_keys = [item for item in portless.keys if not match.is_revoked(item[0])]
     return name, match
 
 

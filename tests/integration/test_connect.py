@@ -175,6 +175,22 @@ def test_known_hosts_like_openssh(fleet, tmp_path):
         assert known_hosts.read_text() == known_text, case
 
 
+def test_portless_other_key_is_unknown(fleet, tmp_path):
+    key_type, other_key = lab_key_line(fleet, "mixed").split()[1:3]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"{fleet.address('a4000')} {key_type} {other_key}\n")
+    inventory = config_with_known_hosts(fleet, tmp_path, known_hosts)
+
+    # As ssh(1): a plain entry with another key does not make the [host]:port key "changed".
+    refused = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json", "--check")
+    accepted = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000", "--json", "--check", "--accept-new-host-keys")
+
+    assert refused.exit_code == 4
+    assert "is unknown" in refused.json["hosts"]["a4000"]["error"]
+    assert accepted.exit_code == 0, accepted.stdout
+    assert f"[{fleet.address('a4000')}]:{fleet.state.port} " in known_hosts.read_text()
+
+
 def test_changed_key_names_line_with_key(fleet, tmp_path):
     _, key_type, key = lab_key_line(fleet, "a4000").split()[:3]
     other_key = lab_key_line(fleet, "mixed").split()[2]

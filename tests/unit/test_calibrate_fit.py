@@ -38,7 +38,7 @@ def test_propose_threshold_for_runbook_gpu():
     assert proposal.threshold_value == math.floor((16376 * 0.9 / 2 - 1000) / 0.5)
     assert proposal.workload_vram_mb == math.ceil(1000 + 0.5 * proposal.threshold_value)
     assert proposal.workload_vram_mb * 2 <= 16376 * 0.9
-    assert proposal.workload_ram_mb == math.ceil(6600 * 1.2)
+    assert proposal.gpu_run_ram_mb == math.ceil(6600 * 1.2)
     assert proposal.reason is None
 
 

@@ -119,7 +119,9 @@ def test_lookup_falls_back_to_portless(tmp_path):
     name, match = lookup([path], "gpu-01", 2222)
 
     assert name == "[gpu-01]:2222"
-    assert lines_of(match) == [(path, 1)]
+    assert lines_of(match) == []
+    assert [(path, number) for _, path, number in match.portless_keys] == [(path, 1)]
+    assert match.key_types() == ["ssh-ed25519"]
 
 
 def test_lookup_port_entry_wins(tmp_path):

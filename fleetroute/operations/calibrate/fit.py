@@ -64,7 +64,8 @@ class Proposal:
     """Calibration result for the inventory: proposed values, or the reason for proposing no threshold.
 
     ``threshold_value`` and ``workload_vram_mb`` are None together with a ``reason``.
-    ``workload_ram_mb`` is the largest peak RAM plus 20%, from GPU runs.
+    ``gpu_run_ram_mb`` is the largest peak RAM of the GPU runs plus 20%. It is
+    not a ``workload_ram_mb`` proposal, which is the RAM of one CPU-path job.
     """
 
     fit: LineFit | None
@@ -73,7 +74,7 @@ class Proposal:
     margin: float
     threshold_value: int | None
     workload_vram_mb: int | None
-    workload_ram_mb: int | None
+    gpu_run_ram_mb: int | None
     reason: str | None = None
     notes: tuple[str, ...] = ()
 
@@ -94,7 +95,7 @@ class Proposal:
             "margin": self.margin,
             "threshold_value": self.threshold_value,
             "workload_vram_mb": self.workload_vram_mb,
-            "workload_ram_mb": self.workload_ram_mb,
+            "gpu_run_ram_mb": self.gpu_run_ram_mb,
             "reason": self.reason,
             "notes": list(self.notes),
         }
@@ -130,16 +131,16 @@ def propose(
     margin: float = DEFAULT_MARGIN,
     min_r2: float = DEFAULT_MIN_R2,
 ) -> Proposal:
-    """Fit the usable runs and propose threshold_value, workload_vram_mb and workload_ram_mb.
+    """Fit the usable runs, propose threshold_value and workload_vram_mb, and report the GPU runs' peak RAM.
 
     Returns a ``Proposal``, whose ``reason`` explains a missing threshold. Raises nothing.
     """
     ram_peaks = [run.peak_ram_mb for run in runs if run.peak_ram_mb is not None]
-    workload_ram_mb = math.ceil(max(ram_peaks) * RAM_MARGIN) if ram_peaks else None
+    gpu_run_ram_mb = math.ceil(max(ram_peaks) * RAM_MARGIN) if ram_peaks else None
     usable = [run for run in runs if run.usable]
 
     def refuse(reason: str, fit: LineFit | None = None) -> Proposal:
-        return Proposal(fit, gpu_vram_mb, max_gpu_jobs, margin, None, None, workload_ram_mb, reason)
+        return Proposal(fit, gpu_vram_mb, max_gpu_jobs, margin, None, None, gpu_run_ram_mb, reason)
 
     if len(usable) < MIN_RUNS:
         return refuse(f"only {len(usable)} run(s) exited 0 with a measured peak VRAM; calibration needs {MIN_RUNS}")
@@ -157,11 +158,11 @@ def propose(
         return refuse("peak VRAM does not grow with the metric, so the metric cannot route jobs by VRAM", fit)
     if gpu_vram_mb is None:
         return refuse("the GPU's VRAM is unknown; set gpu_vram_mb", fit)
-    return _threshold_proposal(fit, usable, gpu_vram_mb, max_gpu_jobs, margin, workload_ram_mb)
+    return _threshold_proposal(fit, usable, gpu_vram_mb, max_gpu_jobs, margin, gpu_run_ram_mb)
 
 
 def _threshold_proposal(
-    fit: LineFit, usable: list[Run], gpu_vram_mb: int, max_gpu_jobs: int, margin: float, workload_ram_mb: int | None
+    fit: LineFit, usable: list[Run], gpu_vram_mb: int, max_gpu_jobs: int, margin: float, gpu_run_ram_mb: int | None
 ) -> Proposal:
     per_job_mb = gpu_vram_mb * (1 - margin) / max_gpu_jobs
     limit = (per_job_mb - fit.intercept) / fit.slope
@@ -171,7 +172,7 @@ def _threshold_proposal(
             f"even the smallest job does not fit: {max_gpu_jobs} job(s) x {fit.intercept:.0f} MB at metric 0 "
             f"exceeds {gpu_vram_mb} MB less {margin:.0%}; lower max_gpu_jobs"
         )
-        return Proposal(fit, gpu_vram_mb, max_gpu_jobs, margin, None, None, workload_ram_mb, reason)
+        return Proposal(fit, gpu_vram_mb, max_gpu_jobs, margin, None, None, gpu_run_ram_mb, reason)
     notes = []
     largest = max(run.metric for run in usable)
     if threshold > 2 * largest:
@@ -181,5 +182,5 @@ def _threshold_proposal(
         )
     workload_vram_mb = math.ceil(fit.predict(threshold))
     return Proposal(
-        fit, gpu_vram_mb, max_gpu_jobs, margin, threshold, workload_vram_mb, workload_ram_mb, notes=tuple(notes)
+        fit, gpu_vram_mb, max_gpu_jobs, margin, threshold, workload_vram_mb, gpu_run_ram_mb, notes=tuple(notes)
     )

@@ -19,11 +19,11 @@ from fleetroute.inventory import load_inventory
 from fleetroute.inventory.sources import inventory_files
 
 
-def write_proposal(inventory: Path, host: str, values: dict[str, tuple[int, str]]) -> None:
+def write_proposal(inventory: Path, host: str, values: dict[str, tuple[int, str]]) -> Path:
     """Set ``values`` (name: (value, note)) in ``host``'s entry of the inventory at ``inventory``.
 
     For an inventory directory, the values go into the first of its files that
-    lists the host under a ``hosts:`` key.
+    lists the host under a ``hosts:`` key. Returns the file written.
 
     Each value gets an end-of-line comment: "fleetroute calibrate DATE: NOTE". The
     file's indentation is kept as ruamel.yaml guesses it. The file is reloaded
@@ -55,6 +55,7 @@ def write_proposal(inventory: Path, host: str, values: dict[str, tuple[int, str]
             f"overrides the host's entry in {path}; nothing was written. Set the proposed values in that host_vars file instead: "
             + ", ".join(f"{key}: {value}" for key, (value, _) in values.items())
         )
+    return path
 
 
 def _find_host_file(inventory: Path, host: str):

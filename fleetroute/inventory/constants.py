@@ -9,13 +9,16 @@ PRIORITY_VARIABLE = "ansible_group_priority"
 # Local paths on the workstation: "~" is expanded and relative paths start from the
 # inventory file's directory.
 LOCAL_PATH_VARIABLES = ("ssh_config_file", "ansible_ssh_private_key_file")
-# Older spellings that Ansible's ssh connection plugin still reads. fleetroute reads
-# each one as the variable it stands for.
+# Older spellings that Ansible's ssh connection and sudo become plugins still read.
+# fleetroute reads each one as the variable it stands for.
 ALIASES = {
     "ansible_ssh_host": "ansible_host",
     "ansible_ssh_port": "ansible_port",
     "ansible_ssh_user": "ansible_user",
     "ansible_private_key_file": "ansible_ssh_private_key_file",
+    # Read by ansible-core's sudo become plugin.
+    "ansible_sudo_pass": "ansible_become_password",
+    "ansible_sudo_user": "ansible_become_user",
 }
 # Values passed to ssh or a shell as one word.
 SINGLE_WORD_VARIABLES = frozenset({"ansible_host", "ansible_user", "run_as"})

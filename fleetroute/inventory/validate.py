@@ -20,10 +20,10 @@ from fleetroute.inventory.constants import (
     SUGGESTION_CUTOFF,
 )
 from fleetroute.inventory.layout import Layout, Setting
-from fleetroute.inventory.messages import Problems, describe_hosts, quote_list, show
+from fleetroute.inventory.messages import Problems, describe_hosts, describe_type, quote_list, show
 from fleetroute.inventory.resolve import GroupGraph, ResolvedHost
 from fleetroute.inventory.yaml_source import VaultEncrypted
-from fleetroute.settings import PROBES, VARIABLES, Variable, find_conflicts
+from fleetroute.settings import PROBES, SECRET_VARIABLES, VARIABLES, Variable, find_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,9 @@ def check_aliases(resolved: list[ResolvedHost], problems: Problems) -> None:
             current_line = f" ({current.path}:{current.line})"
         problems.add(
             old.line,
-            f"{_describe_where(old, hosts)}: {old.name}: {show(old.value)} conflicts with {current.name}:"
-            f" {show(current.value)}{current_line}; remove {old.name}, the older spelling of {current.name}",
+            f"{_describe_where(old, hosts)}: {old.name}: {_shown(old.name, old.value)} conflicts with {current.name}:"
+            f" {_shown(current.name, current.value)}{current_line}; remove {old.name}, the older spelling of"
+            f" {current.name}",
             old.path,
         )
 
@@ -206,7 +207,14 @@ def _check_value(key: str, variable: Variable, value: Any) -> list[str]:
 
 
 def _describe_invalid(key: str, value: Any, expected: str) -> str:
-    return f"{key}: {show(value)} is invalid; expected {expected}"
+    return f"{key}: {_shown(key, value)} is invalid; expected {expected}"
+
+
+def _shown(key: str, value: Any) -> str:
+    """Return ``value`` as messages show it; the value of a password variable only by its type."""
+    if ALIASES.get(key, key) in SECRET_VARIABLES:
+        return f"{describe_type(value)} (value hidden)"
+    return show(value)
 
 
 def _check_str(variable: Variable, value: Any) -> str | None:

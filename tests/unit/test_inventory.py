@@ -999,3 +999,36 @@ def test_deep_nesting_rejected(tmp_path):
     path.write_text(text)
 
     assert load_problems(path) == [f"{path}: the YAML document is nested too deeply to parse"]
+
+
+@pytest.mark.parametrize("name", ["become_password", "ansible_become_pass", "ansible_sudo_pass"])
+def test_invalid_password_value_hidden(tmp_path, name):
+    path = write_inventory(tmp_path, f"hosts:\n  gpu1:\n    {name}: [hunter2]\n")
+
+    problems = load_problems(path)
+
+    assert len(problems) == 1
+    assert f"{name}: a list (value hidden) is invalid" in problems[0]
+    assert "hunter2" not in problems[0]
+
+
+def test_sudo_aliases_read_as_become(tmp_path):
+    path = write_inventory(
+        tmp_path, "hosts:\n  gpu1:\n    ansible_become: true\n    ansible_sudo_user: svc\n    ansible_sudo_pass: s3cret\n"
+    )
+
+    settings = load_inventory(path).hosts["gpu1"].settings
+
+    assert settings.become_target_user == "svc"
+    assert settings.become_secret == "s3cret"
+
+
+def test_password_alias_conflict_hidden(tmp_path):
+    path = write_inventory(
+        tmp_path, "hosts:\n  gpu1:\n    ansible_sudo_pass: one-secret\n    ansible_become_password: other-secret\n"
+    )
+
+    (problem,) = load_problems(path)
+
+    assert "ansible_sudo_pass: a string (value hidden) conflicts with ansible_become_password" in problem
+    assert "secret" not in problem.replace("(value hidden)", "")

@@ -38,6 +38,10 @@ _SPARE_FILES = 256
 
 Task = Callable[[Host, SSHHost, HostReport], None]
 
+# Ansible connection settings whose other values fleetroute cannot follow: it reaches
+# hosts over SSH and, with become, runs sudo.
+SUPPORTED_VALUES = {"ansible_connection": ("ssh", "smart", "paramiko"), "ansible_become_method": ("sudo",)}
+
 
 class Interrupted(FleetrouteError):
     """The run was interrupted (Ctrl-C) before this host finished."""
@@ -69,6 +73,20 @@ def target_for(host: Host) -> Target:
         become_user=settings.become_target_user,
         become_password=settings.become_secret,
     )
+
+
+def unsupported_connection(host: Host) -> str | None:
+    """Return why fleetroute cannot reach ``host`` as its Ansible variables ask, or None when it can."""
+    for name, supported in SUPPORTED_VALUES.items():
+        value = host.variables.get(name)
+        if name == "ansible_become_method" and not host.settings.become_enabled:
+            continue
+        if value is not None and str(value) not in supported:
+            return (
+                f"{name} is {value!r}, but fleetroute only uses {' or '.join(supported)}; "
+                f"change {name} for this host or leave it out with --limit '!{host.name}'"
+            )
+    return None
 
 
 def run_on_hosts(
@@ -120,6 +138,10 @@ def run_on_hosts(
 def _connect_host(host: Host, options: ConnectOptions, report: HostReport, connections: dict[str, SSHHost]) -> HostReport | None:
     """Open the host's connection into ``connections``; return the report only when the host is done (failed)."""
     started = time.monotonic()
+    reason = unsupported_connection(host)
+    if reason:
+        report.status, report.error = FAILED, reason
+        return report
     connection = SSHHost(target_for(host), options)
     _guarded(host, report, connection.connect, "connecting")
     report.duration_s = round(time.monotonic() - started, 3)

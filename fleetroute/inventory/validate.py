@@ -87,18 +87,19 @@ UNUSED_CONNECTION_VARIABLES = {
     "ansible_host_key_checking": "fleetroute always checks host keys; use --accept-new-host-keys to record new ones",
     "ansible_ssh_host_key_checking": "fleetroute always checks host keys; use --accept-new-host-keys to record new ones",
 }
-# Values of these variables that fleetroute does follow: it always connects over SSH and becomes with sudo.
-HONOURED_VALUES = {"ansible_connection": ("ssh", "smart", "paramiko"), "ansible_become_method": ("sudo",)}
 
 
 def warn_unused_connection_variables(resolved: list[ResolvedHost]) -> None:
-    """Log one warning per Ansible connection variable (or value) that fleetroute ignores, naming the hosts."""
+    """Log one warning per Ansible connection variable that fleetroute ignores, naming the hosts.
+
+    ``ansible_connection`` and ``ansible_become_method`` are not among them: a host
+    whose value fleetroute cannot follow fails when the run connects (see
+    ``fleetroute.runner.unsupported_connection``).
+    """
     unused: dict[tuple[str, str], list[str]] = {}
     for host in resolved:
         for name, setting in host.settings.items():
             reason = UNUSED_CONNECTION_VARIABLES.get(name)
-            if name in HONOURED_VALUES and str(setting.value) not in HONOURED_VALUES[name]:
-                reason = f"fleetroute only connects with {quote_list(list(HONOURED_VALUES[name]), 'or')}"
             if reason:
                 unused.setdefault((name, reason), []).append(host.name)
 

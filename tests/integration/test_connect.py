@@ -337,3 +337,20 @@ def test_key_from_ssh_agent(fleet, tmp_path):
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+def test_local_connection_host_fails_uncontacted(fleet, tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(fleet.inventory.read_text())
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "mixed.yml").write_text("ansible_connection: local\n")
+    sessions = sshd_sessions(fleet, "mixed")
+
+    result = fleetroute("deploy", "-i", str(inventory), "--limit", "a4000,mixed", "--json")
+    hosts = result.json["hosts"]
+
+    assert result.exit_code == 2, result.stdout
+    assert hosts["mixed"]["status"] == "failed"
+    assert hosts["mixed"]["error"].startswith("ansible_connection is 'local', but fleetroute only uses ssh or smart")
+    assert hosts["a4000"]["status"] == "changed"
+    assert sshd_sessions(fleet, "mixed") == sessions

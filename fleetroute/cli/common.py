@@ -19,7 +19,9 @@ from fleetroute.report import exit_code
 from fleetroute.runner import Task, run_on_hosts
 
 InventoryOption = Annotated[
-    Path, typer.Option("--inventory", "-i", help="Ansible-style YAML inventory file.", show_default=False)
+    Path, typer.Option(
+        "--inventory", "-i", help="Ansible-style YAML inventory file, or a directory of them.", show_default=False
+    )
 ]
 LimitOption = Annotated[
     Optional[str],

@@ -16,9 +16,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
-# ansible-core's default INVENTORY_IGNORE_EXTS: its REJECT_EXTS plus .orig, .ini, .cfg and .retry.
-# Names ending in "~" are skipped with hidden files.
-IGNORED_EXTENSIONS = (".pyc", ".pyo", ".swp", ".bak", ".rpm", ".md", ".txt", ".rst", ".orig", ".ini", ".cfg", ".retry")
+# Skipped without a warning: ansible-core's REJECT_EXTS plus .orig, .cfg and .retry from its
+# INVENTORY_IGNORE_EXTS. INI files are not among them, so that a skipped INI inventory
+# is reported. Names ending in "~" are skipped with hidden files.
+IGNORED_EXTENSIONS = (".pyc", ".pyo", ".swp", ".bak", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry")
+INI_HINT = "convert it with: ansible-inventory -i FILE --list --yaml"
 VARIABLE_DIRECTORIES = ("group_vars", "host_vars")
 
 
@@ -26,7 +28,7 @@ def inventory_files(path: Path) -> list[Path]:
     """Return the inventory files that ``path`` names: itself for a file, or the YAML files of a directory."""
     if not path.is_dir():
         return [path]
-    return list(_files_in(path, top=True))
+    return list(_files_in(path))
 
 
 def variables_directory(path: Path) -> Path:
@@ -34,14 +36,20 @@ def variables_directory(path: Path) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def _files_in(directory: Path, *, top: bool):
+def is_skipped(name: str) -> bool:
+    """Return True for a file name that inventory and variable directories skip silently."""
+    return name.startswith(".") or name.endswith("~") or Path(name).suffix in IGNORED_EXTENSIONS
+
+
+def _files_in(directory: Path):
     for entry in sorted(directory.iterdir()):
-        if entry.name.startswith(".") or entry.name.endswith("~"):
+        if is_skipped(entry.name) and not entry.is_dir():
             continue
         if entry.is_dir():
-            if not (top and entry.name in VARIABLE_DIRECTORIES):
-                yield from _files_in(entry, top=False)
+            # group_vars/ and host_vars/ hold variables at any depth, as in Ansible.
+            if entry.name not in VARIABLE_DIRECTORIES and not entry.name.startswith("."):
+                yield from _files_in(entry)
         elif entry.suffix in YAML_EXTENSIONS:
             yield entry
-        elif entry.suffix not in IGNORED_EXTENSIONS:
-            log.warning("%s is not read: fleetroute reads YAML inventories (.yml, .yaml, .json) only", entry)
+        else:
+            log.warning("%s is not read: fleetroute reads YAML inventories (.yml, .yaml, .json) only; %s", entry, INI_HINT)

@@ -20,10 +20,22 @@ from fleetroute.inventory.constants import (
     SUGGESTION_CUTOFF,
 )
 from fleetroute.inventory.layout import Layout, Setting
-from fleetroute.inventory.messages import Problems, describe_hosts, describe_type, quote_list, show
+from fleetroute.inventory.messages import (
+    Problems,
+    describe_hosts,
+    describe_type,
+    quote_list,
+    show,
+)
 from fleetroute.inventory.resolve import GroupGraph, ResolvedHost
 from fleetroute.inventory.yaml_source import VaultEncrypted
-from fleetroute.settings import PROBES, SECRET_VARIABLES, VARIABLES, Variable, find_conflicts
+from fleetroute.settings import (
+    PROBES,
+    SECRET_VARIABLES,
+    VARIABLES,
+    Variable,
+    find_conflicts,
+)
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from fleetroute.inventory.constants import PRIORITY_VARIABLE, SUGGESTION_CUTOFF
 from fleetroute.inventory.layout import Layout, Setting
 from fleetroute.inventory.messages import Problems, describe_type, show
+from fleetroute.inventory.sources import is_skipped
 from fleetroute.inventory.yaml_source import read_yaml
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _read_file(path: Path, group: str | None, problems: Problems) -> dict[str, S
 
 def _warn_unmatched(directory: Path, used: set[Path], names: list[str]) -> None:
     for path in sorted(directory.iterdir()):
-        if path in used or _skipped(path.name):
+        if path in used or _skipped(path.name) or is_skipped(path.name):
             continue
         stem = path.stem if path.suffix in VAR_FILE_EXTENSIONS else path.name
         close = difflib.get_close_matches(stem, names, n=1, cutoff=SUGGESTION_CUTOFF)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import yaml
 from fleetroute.errors import InventoryError
 from fleetroute.inventory.constants import MERGE_TAG
 from fleetroute.inventory.messages import Problems
+from fleetroute.inventory.sources import INI_HINT
 
 
 class VaultEncrypted:
@@ -91,6 +93,10 @@ def read_yaml(path: Path, problems: Problems) -> tuple[Any, int | None]:
         message = f"{path}: the inventory is not UTF-8 text (invalid byte at offset {error.start})"
         raise InventoryError([message]) from None
 
+    if _looks_like_ini(path, text):
+        raise InventoryError(
+            [f"{path}: this is an INI inventory, and fleetroute reads YAML inventories only; {INI_HINT}"]
+        )
     try:
         return _compose_and_construct(text, problems)
     except yaml.MarkedYAMLError as error:
@@ -102,6 +108,14 @@ def read_yaml(path: Path, problems: Problems) -> tuple[Any, int | None]:
     except RecursionError:
         # PyYAML's composer recurses once per nesting level.
         raise InventoryError([f"{path}: the YAML document is nested too deeply to parse"]) from None
+
+
+def _looks_like_ini(path: Path, text: str) -> bool:
+    """Return True for a ``.ini`` file, or a file whose first content line is an INI section such as ``[gpus]``."""
+    if path.suffix == ".ini":
+        return True
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", ";"))]
+    return bool(lines) and re.fullmatch(r"\[[A-Za-z0-9_.:-]+\]", lines[0]) is not None
 
 
 def _compose_and_construct(text: str, problems: Problems) -> tuple[Any, int | None]:

@@ -1032,3 +1032,14 @@ def test_password_alias_conflict_hidden(tmp_path):
 
     assert "ansible_sudo_pass: a string (value hidden) conflicts with ansible_become_password" in problem
     assert "secret" not in problem.replace("(value hidden)", "")
+
+
+@pytest.mark.parametrize("name", ["hosts", "hosts.ini"])
+def test_ini_inventory_named(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("# fleet\n[gpus]\ngpu1 ansible_host=192.0.2.1\n")
+
+    (problem,) = load_problems(path)
+
+    assert problem.startswith(f"{path}: this is an INI inventory")
+    assert "ansible-inventory -i FILE --list --yaml" in problem

@@ -87,17 +87,24 @@ def test_missing_required_names_host_file(directory):
 
 def test_other_files_skipped(directory, caplog):
     write(directory / "hosts", "[whisper]\ngpu3\n")
-    write(directory / "notes.ini", "ignored\n")
+    write(directory / "more.ini", "[whisper]\ngpu4\n")
+    write(directory / "README.md", "notes\n")
+    write(directory / "30-old.yml.bak", "not: [valid\n")
     write(directory / ".hidden.yml", "not: [valid\n")
     write(directory / "host_vars" / "gpu1.yml", "max_gpu_jobs: 2\n")
+    write(directory / "host_vars" / "README.md", "notes\n")
+    write(directory / "site" / "group_vars" / "whisper.yml", "max_cpu_jobs: 9\n")
 
-    with caplog.at_level(logging.WARNING, logger="fleetroute.inventory.sources"):
+    with caplog.at_level(logging.WARNING, logger="fleetroute.inventory"):
         inventory = load_inventory(directory)
 
     messages = [record.getMessage() for record in caplog.records]
     assert list(inventory.hosts) == ["gpu1", "gpu2"]
     assert inventory.hosts["gpu1"].settings.max_gpu_jobs == 2
-    assert messages == [f"{directory / 'hosts'} is not read: fleetroute reads YAML inventories (.yml, .yaml, .json) only"]
+    assert len(messages) == 2
+    assert messages[0].startswith(f"{directory / 'hosts'} is not read: fleetroute reads YAML inventories")
+    assert messages[1].startswith(f"{directory / 'more.ini'} is not read")
+    assert messages[1].endswith("convert it with: ansible-inventory -i FILE --list --yaml")
 
 
 def test_empty_directory_rejected(tmp_path):

@@ -18,6 +18,8 @@ from fleetroute.inventory import Host, load_inventory
 from fleetroute.report import exit_code
 from fleetroute.runner import Task, run_on_hosts
 
+log = logging.getLogger(__name__)
+
 InventoryOption = Annotated[
     Path, typer.Option(
         "--inventory", "-i", help="Ansible-style YAML inventory file, or a directory of them.", show_default=False
@@ -66,9 +68,12 @@ def select_hosts(inventory_path: Path, limit: str | None, ssh_config: Path | Non
 
     Raises ``InventoryError`` for an invalid inventory, a limit that matches nothing,
     or an SSH config or private key file that does not exist on this machine, all
-    before any host is contacted.
+    before any host is contacted. Logs the inventory's notices about the selected hosts.
     """
-    hosts = load_inventory(inventory_path).select(limit)
+    inventory = load_inventory(inventory_path)
+    hosts = inventory.select(limit)
+    for notice in inventory.notices_for(hosts):
+        log.warning("%s", notice)
     problems: dict[str, str] = {}
     if ssh_config is not None and not ssh_config.is_file():
         problems[str(ssh_config)] = f"--ssh-config {ssh_config}: file not found"

@@ -12,6 +12,7 @@ Exit codes, mapped in ``exit_status()`` only:
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Annotated
 
@@ -146,7 +147,10 @@ def show_inventory(
 ) -> None:
     """List the selected hosts with their groups and resolved settings."""
     setup_logging(verbose)
-    hosts = load_inventory(inventory).select(limit)
+    loaded = load_inventory(inventory)
+    hosts = loaded.select(limit)
+    for notice in loaded.notices_for(hosts):
+        logging.getLogger(__name__).warning("%s", notice)
     if json_output:
         print_json("inventory", [], 0, inventory={h.name: _host_summary(h) for h in hosts})
         return

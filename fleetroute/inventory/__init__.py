@@ -32,6 +32,7 @@ selection.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from fleetroute.errors import InventoryError
@@ -54,8 +55,8 @@ from fleetroute.inventory.validate import (
     check_aliases,
     check_conflicts,
     check_required,
+    unused_connection_notices,
     validate_settings,
-    warn_unused_connection_variables,
 )
 from fleetroute.inventory.varfiles import read_var_files
 from fleetroute.inventory.yaml_source import VaultEncrypted, read_yaml
@@ -71,7 +72,7 @@ def load_inventory(path: str | Path) -> Inventory:
     groups or hosts, group cycles, names used for both a host and a group, an
     inventory without hosts, invalid or missing variables and likely misspelled
     variable names. Each message starts with ``FILE:LINE:`` where the line is known.
-    Logs a warning for each Ansible connection variable that fleetroute does not use.
+    ``Inventory.notices`` lists the Ansible connection variables that fleetroute does not use.
     """
     path = Path(path)
     problems = Problems(path)
@@ -88,9 +89,9 @@ def load_inventory(path: str | Path) -> Inventory:
     check_required(resolved, graph, problems)
     check_conflicts(resolved, problems)
     problems.raise_if_any()
-    warn_unused_connection_variables(resolved)
 
-    return build_inventory(path, variables_directory(path), layout, resolved)
+    inventory = build_inventory(path, variables_directory(path), layout, resolved)
+    return dataclasses.replace(inventory, notices=unused_connection_notices(resolved, path))
 
 
 def _read_layout(path: Path, problems: Problems) -> tuple[Layout, int | None]:

@@ -12,7 +12,7 @@ from typing import Any
 from fleetroute.errors import InventoryError
 from fleetroute.inventory.constants import SUGGESTION_CUTOFF
 from fleetroute.inventory.layout import is_ipv6
-from fleetroute.inventory.messages import quote_list
+from fleetroute.inventory.messages import describe_hosts, quote_list
 from fleetroute.settings import HostSettings
 
 
@@ -34,6 +34,25 @@ class Host:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A warning about some hosts' variables, such as an Ansible variable fleetroute ignores.
+
+    ``where`` is ``FILE:LINE`` of the value (for the first host), and ``text``
+    follows the variable name in the message.
+    """
+
+    hosts: tuple[str, ...]
+    where: str
+    variable: str
+    text: str
+
+    def message(self, selected: set[str]) -> str:
+        """Return the warning for the hosts of ``selected`` that it concerns."""
+        hosts = [host for host in self.hosts if host in selected]
+        return f"{self.where}: {describe_hosts(hosts)}: {self.variable} {self.text}"
+
+
+@dataclass(frozen=True)
 class Inventory:
     """A loaded and validated inventory.
 
@@ -45,6 +64,12 @@ class Inventory:
     path: Path
     hosts: dict[str, Host]
     groups: dict[str, tuple[str, ...]]
+    notices: tuple[Notice, ...] = ()
+
+    def notices_for(self, hosts: list[Host]) -> list[str]:
+        """Return the warnings that concern any of ``hosts``, each naming only those hosts."""
+        selected = {host.name for host in hosts}
+        return [notice.message(selected) for notice in self.notices if selected.intersection(notice.hosts)]
 
     def select(self, limit: str | None) -> list[Host]:
         """Return the hosts that an Ansible ``--limit`` expression selects, in inventory order.

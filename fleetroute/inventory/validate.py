@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import difflib
 import json
-import logging
 import math
 import posixpath
 import shlex
+from pathlib import Path
 from typing import Any
 
 from fleetroute.inventory.constants import (
@@ -27,6 +27,7 @@ from fleetroute.inventory.messages import (
     quote_list,
     show,
 )
+from fleetroute.inventory.model import Notice
 from fleetroute.inventory.resolve import GroupGraph, ResolvedHost
 from fleetroute.inventory.yaml_source import VaultEncrypted
 from fleetroute.settings import (
@@ -36,8 +37,6 @@ from fleetroute.settings import (
     Variable,
     find_conflicts,
 )
-
-log = logging.getLogger(__name__)
 
 
 def validate_settings(layout: Layout, resolved: list[ResolvedHost], problems: Problems) -> None:
@@ -101,22 +100,26 @@ UNUSED_CONNECTION_VARIABLES = {
 }
 
 
-def warn_unused_connection_variables(resolved: list[ResolvedHost]) -> None:
-    """Log one warning per Ansible connection variable that fleetroute ignores, naming the hosts.
+def unused_connection_notices(resolved: list[ResolvedHost], inventory_path: Path) -> tuple[Notice, ...]:
+    """Return one notice per written Ansible connection variable that fleetroute ignores.
 
     ``ansible_connection`` and ``ansible_become_method`` are not among them: a host
     whose value fleetroute cannot follow fails when the run connects (see
     ``fleetroute.runner.unsupported_connection``).
     """
-    unused: dict[tuple[str, str], list[str]] = {}
+    unused: dict[int, tuple[Setting, list[str]]] = {}
     for host in resolved:
         for name, setting in host.settings.items():
-            reason = UNUSED_CONNECTION_VARIABLES.get(name)
-            if reason:
-                unused.setdefault((name, reason), []).append(host.name)
+            if name in UNUSED_CONNECTION_VARIABLES:
+                unused.setdefault(id(setting), (setting, []))[1].append(host.name)
 
-    for (name, reason), hosts in unused.items():
-        log.warning("%s: %s is set but fleetroute does not use it: %s", describe_hosts(hosts), name, reason)
+    notices = []
+    for setting, hosts in unused.values():
+        file = setting.path or inventory_path
+        where = f"{file}:{setting.line}" if setting.line else str(file)
+        text = f"is set but fleetroute does not use it: {UNUSED_CONNECTION_VARIABLES[setting.name]}"
+        notices.append(Notice(tuple(hosts), where, setting.name, text))
+    return tuple(notices)
 
 
 def check_aliases(resolved: list[ResolvedHost], problems: Problems) -> None:

@@ -217,15 +217,16 @@ def test_without_var_dirs_unchanged(tmp_path):
     assert settings(path, "gpu1").threshold_value == 3600
 
 
-def test_unused_connection_variables_warn(tree, caplog):
-    write(tree.parent / "host_vars" / "gpu1.yml", "ansible_ssh_extra_args: -o ConnectTimeout=1\nansible_connection: local\n")
+def test_unused_connection_variables_noticed(tree):
+    path = write(tree.parent / "host_vars" / "gpu1.yml", "ansible_ssh_extra_args: -o ConnectTimeout=1\nansible_connection: local\n")
     write(tree.parent / "host_vars" / "gpu2.yml", "ansible_connection: ssh\nansible_timeout: 3\n")
 
-    with caplog.at_level(logging.WARNING, logger="fleetroute.inventory.validate"):
-        load_inventory(tree)
+    inventory = load_inventory(tree)
+    everything = inventory.notices_for(list(inventory.hosts.values()))
+    only_gpu1 = inventory.notices_for([inventory.hosts["gpu1"]])
 
-    # ansible_connection is no warning: such a host fails when the run connects.
-    messages = sorted(record.getMessage() for record in caplog.records)
-    assert len(messages) == 2
-    assert messages[0].startswith("host 'gpu1': ansible_ssh_extra_args is set but fleetroute does not use it")
-    assert messages[1].startswith("host 'gpu2': ansible_timeout is set")
+    # ansible_connection is no notice: such a host fails when the run connects.
+    assert len(everything) == 2
+    assert everything[0].startswith(f"{path}:1: host 'gpu1': ansible_ssh_extra_args is set but fleetroute does not use it")
+    assert everything[1].startswith(f"{tree.parent / 'host_vars' / 'gpu2.yml'}:2: host 'gpu2': ansible_timeout is set")
+    assert only_gpu1 == everything[:1]

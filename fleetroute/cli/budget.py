@@ -108,7 +108,7 @@ def _budget_cells(report: HostReport) -> list[str | Text]:
     return [
         "\n".join(labels) or "-",
         "\n".join(_number(gpu["vram_mb"]) for gpu in gpus) or "-",
-        "\n".join(_number(gpu.get("vram_used_mb")) for gpu in gpus) or "-",
+        _used_lines(gpus),
         _headroom_lines([gpu["vram_headroom_mb"] for gpu in gpus]),
         _number(budget["max_gpu_jobs_fit"]),
         _number(budget["ram_mb"]),
@@ -117,6 +117,19 @@ def _budget_cells(report: HostReport) -> list[str | Text]:
         _number(budget["max_cpu_jobs_fit"]),
         _number(budget["memory_max_mb"]),
     ]
+
+
+def _used_lines(gpus: list[dict]) -> Text:
+    """Return the VRAM-used cell: one line per GPU, in yellow with "!" where too little room is left (see warnings)."""
+    text = Text()
+    for position, gpu in enumerate(gpus):
+        if position:
+            text.append("\n")
+        if gpu.get("crowded"):
+            text.append(f"{_number(gpu.get('vram_used_mb'))}!", style="yellow")
+        else:
+            text.append(_number(gpu.get("vram_used_mb")))
+    return text if gpus else Text("-")
 
 
 def _gpu_label(gpu: dict) -> str:

@@ -77,7 +77,8 @@ class GpuBudget:
     ``vram_mb`` is None when neither nvidia-smi nor the inventory gives it, and for a
     card in MIG mode whose instances nvidia-smi did not list (``mig_missing``).
     ``vram_used_mb`` is the card's memory in use at probe time (None for MIG
-    instances and when nvidia-smi does not report it).
+    instances and when nvidia-smi does not report it), and ``crowded`` is True when
+    that leaves room for fewer than ``max_gpu_jobs`` jobs.
     """
 
     index: int
@@ -88,6 +89,7 @@ class GpuBudget:
     mig_device: int | None = None
     mig_missing: bool = False
     vram_used_mb: int | None = None
+    crowded: bool = False
 
     @property
     def label(self) -> str:
@@ -103,6 +105,7 @@ class GpuBudget:
         if self.mig_device is not None:
             data["mig_device"] = self.mig_device
         data["vram_used_mb"] = self.vram_used_mb
+        data["crowded"] = self.crowded
         return data
 
 
@@ -256,6 +259,7 @@ def _unit_budget(settings: HostSettings, gpu: Gpu, reported_mb: int | None, mig_
     vram_mb = settings.gpu_vram_mb or reported_mb
     if vram_mb is None:
         return GpuBudget(gpu.index, gpu.name, None, None, None, mig_device)
+    used_mb = gpu.memory_used_mb if mig_device is None else None
     return GpuBudget(
         index=gpu.index,
         name=gpu.name,
@@ -263,7 +267,8 @@ def _unit_budget(settings: HostSettings, gpu: Gpu, reported_mb: int | None, mig_
         vram_headroom_mb=vram_mb - settings.workload_vram_mb * settings.max_gpu_jobs,
         max_jobs_fit=vram_mb // settings.workload_vram_mb,
         mig_device=mig_device,
-        vram_used_mb=gpu.memory_used_mb if mig_device is None else None,
+        vram_used_mb=used_mb,
+        crowded=bool(used_mb) and vram_mb - used_mb < settings.workload_vram_mb * settings.max_gpu_jobs,
     )
 
 
@@ -291,12 +296,9 @@ def budget_host(host: Host, ssh: SSHHost, report: HostReport) -> None:
 
 
 def _vram_in_use_note(gpu: GpuBudget, settings: HostSettings) -> list[str]:
-    if gpu.vram_mb is None or not gpu.vram_used_mb:
+    if not gpu.crowded or gpu.vram_mb is None or gpu.vram_used_mb is None:
         return []
     free_mb = gpu.vram_mb - gpu.vram_used_mb
-    jobs_mb = settings.workload_vram_mb * settings.max_gpu_jobs
-    if free_mb >= jobs_mb:
-        return []
     fit = max(free_mb, 0) // settings.workload_vram_mb
     if fit:
         fix = f"free it, or lower max_gpu_jobs to {fit} on this host"

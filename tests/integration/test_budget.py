@@ -76,6 +76,7 @@ def test_budget_json_per_host(budget_lab):
     busy = hosts["busy"]
     assert busy["status"] == "ok"
     assert busy["gpus"][0]["vram_used_mb"] == 39000
+    assert busy["gpus"][0]["crowded"] is True
     assert any("39000 MB of 40960 MB VRAM is in use now" in warning for warning in busy["warnings"])
     assert not any("VRAM is in use" in warning for warning in fits["warnings"])
 
@@ -88,6 +89,14 @@ def test_budget_table_and_exit_zero(budget_lab):
     assert "memory budget (MB)" in result.stdout
     assert "+8976" in result.stdout
     assert "+90904" in result.stdout
+
+
+def test_budget_table_flags_busy_gpu(budget_lab):
+    result = fleetroute("budget", "-i", str(budget_lab.inventory), "--limit", "busy")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "39000!" in result.stdout
+    assert "VRAM is in use now" in result.stdout
 
 
 def test_budget_table_shows_problems(budget_lab):

@@ -144,6 +144,7 @@ def test_vram_in_use_warns():
     assert "only 0 of max_gpu_jobs (2) jobs of 3700 MB fit" in warning
     assert "leave GPU 1 out with gpu_slot_mode: per_gpu and gpu_indices" in warning
     assert budget.problems(settings) == []
+    assert budget.gpus[0].crowded
 
 
 def test_vram_in_use_partial_fit_advice():
@@ -162,6 +163,7 @@ def test_vram_in_use_with_room_silent():
 
     assert budget.warnings(settings) == []
     assert budget.gpus[0].vram_used_mb == 4000
+    assert not budget.gpus[0].crowded
 
 
 def test_memory_max_is_cpu_peak_plus_fifth():
@@ -181,6 +183,7 @@ def test_json_document_fields():
             "vram_headroom_mb": 8984,
             "max_jobs_fit": 4,
             "vram_used_mb": 0,
+            "crowded": False,
         }
     ]
     for key in ("ram_mb", "ram_headroom_mb", "max_gpu_jobs_fit", "max_cpu_jobs_fit", "memory_max_mb"):

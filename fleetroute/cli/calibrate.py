@@ -89,6 +89,10 @@ def calibrate(
         if not ENV_ENTRY.match(entry):
             raise typer.BadParameter(f"{entry!r} is not NAME=VALUE with a shell variable name", param_hint="--env")
     selected = _one_host(inventory, host, ssh_config)
+    if write:
+        from fleetroute.operations.calibrate.write import check_writable
+
+        check_writable(inventory, selected.name)
     options = CalibrateOptions(
         connect=connect_options(ssh_config, connect_timeout, command_timeout, accept_new_host_keys, ask_become_pass),
         inputs_dir=inputs,

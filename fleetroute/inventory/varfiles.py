@@ -18,6 +18,8 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
+
 from fleetroute.inventory.constants import PRIORITY_VARIABLE, SUGGESTION_CUTOFF
 from fleetroute.inventory.layout import Layout, Setting
 from fleetroute.inventory.messages import Problems, describe_type, show
@@ -55,6 +57,23 @@ def read_var_files(base: Path, layout: Layout, problems: Problems) -> list[Path]
                 read.append(path)
         _warn_unmatched(directory, used, list(entries))
     return read
+
+
+def host_vars_settings(base: Path, host: str) -> dict[str, Path]:
+    """Return the variables that ``base``/host_vars/ sets for ``host``, each with the file that sets it last.
+
+    Files that cannot be read or parsed are left out; ``load_inventory`` reports them.
+    """
+    chosen = _candidates(base / "host_vars", host)[0]
+    found: dict[str, Path] = {}
+    for path in _var_files(chosen):
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if isinstance(document, dict):
+            found.update((str(name), path) for name in document)
+    return found
 
 
 def _candidates(directory: Path, name: str) -> list[Path | None]:

@@ -137,3 +137,21 @@ def test_calibrate_writes_inventory_and_plot(calibration_lab, tmp_path):
     assert set(entry) == {"threshold_value", "workload_vram_mb"}
     (other,) = load_inventory(inventory).select("gpu2")
     assert other.settings.threshold_value == 3600
+
+
+def test_write_refused_before_runs(calibration_lab, tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(calibration_lab.inventory.read_text())
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "gpu16.yml").write_text("threshold_value: 100\n")
+    sshd_log = calibration_lab.host_dir("gpu16") / "sshd.log"
+    sessions = sshd_log.read_text().count("Accepted publickey")
+
+    result = fleetroute(
+        "calibrate", "-i", str(inventory), "--host", "gpu16", "--inputs", str(calibration_lab.shared_dir / "audio"),
+        *RUN_ENV, "--write",
+    )
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert f"host_vars/ sets threshold_value in {tmp_path / 'host_vars' / 'gpu16.yml'}" in result.stderr
+    assert sshd_log.read_text().count("Accepted publickey") == sessions

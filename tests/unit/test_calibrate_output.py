@@ -9,7 +9,7 @@ import pytest
 from fleetroute.errors import FleetrouteError
 from fleetroute.inventory import load_inventory
 from fleetroute.operations.calibrate import measuring_settings, parse_calibration
-from fleetroute.operations.calibrate.write import write_proposal
+from fleetroute.operations.calibrate.write import check_writable, write_proposal
 
 from .helpers import whisper_settings
 
@@ -118,6 +118,28 @@ def test_write_overridden_by_host_vars(tmp_path, inventory_example):
     assert "sets threshold_value for 'gpu-02.example.internal'" in str(caught.value)
     assert "threshold_value: 2900" in str(caught.value)
     assert path.read_text() == before
+
+
+def test_check_writable_finds_override_early(tmp_path, inventory_example):
+    path = tmp_path / "inventory.yml"
+    shutil.copy(inventory_example, path)
+    override = tmp_path / "host_vars" / "gpu-02.example.internal" / "tuning.yml"
+    override.parent.mkdir(parents=True)
+    override.write_text("workload_vram_mb: 3000\nmax_gpu_jobs: 1\n")
+
+    check_writable(path, "gpu-01.example.internal")
+    with pytest.raises(FleetrouteError) as caught:
+        check_writable(path, "gpu-02.example.internal")
+
+    assert f"host_vars/ sets workload_vram_mb in {override} for 'gpu-02.example.internal'" in str(caught.value)
+
+
+def test_check_writable_unlisted_host(tmp_path, inventory_example):
+    path = tmp_path / "inventory.yml"
+    shutil.copy(inventory_example, path)
+
+    with pytest.raises(FleetrouteError, match="has no entry under a hosts: key"):
+        check_writable(path, "no-such-host")
 
 
 def test_write_unknown_host(tmp_path, inventory_example):

@@ -16,7 +16,11 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from fleetroute.errors import FleetrouteError, InventoryError
 from fleetroute.inventory import load_inventory
-from fleetroute.inventory.sources import inventory_files
+from fleetroute.inventory.sources import inventory_files, variables_directory
+from fleetroute.inventory.varfiles import host_vars_settings
+
+# The variables that calibrate --write sets.
+WRITTEN_VARIABLES = ("threshold_value", "workload_vram_mb")
 
 
 def write_proposal(inventory: Path, host: str, values: dict[str, tuple[int, str]]) -> Path:
@@ -56,6 +60,24 @@ def write_proposal(inventory: Path, host: str, values: dict[str, tuple[int, str]
             + ", ".join(f"{key}: {value}" for key, (value, _) in values.items())
         )
     return path
+
+
+def check_writable(inventory: Path, host: str, names: tuple[str, ...] = WRITTEN_VARIABLES) -> None:
+    """Raise ``FleetrouteError`` when ``write_proposal`` could not set ``names`` for ``host``.
+
+    That is when no inventory file lists the host under a ``hosts:`` key, or when a
+    host_vars/ file sets one of ``names``, which would override the host's entry.
+    Reads files only; call it before a calibration run so that it fails early.
+    """
+    _find_host_file(inventory, host)
+    overrides = host_vars_settings(variables_directory(inventory), host)
+    overridden = {name: path for name, path in overrides.items() if name in names}
+    if overridden:
+        where = ", ".join(f"{name} in {path}" for name, path in overridden.items())
+        raise FleetrouteError(
+            f"host_vars/ sets {where} for {host!r}, which would override the values calibrate --write puts in the "
+            f"host's inventory entry; remove them there, or run without --write and copy the proposal by hand"
+        )
 
 
 def _find_host_file(inventory: Path, host: str):

@@ -65,6 +65,9 @@ class InstallState:
     log_parent: DirState = DirState("missing")
     lock_parent: DirState = DirState("missing")
     foreign_files: int = 0
+    # False when the router file is not a router fleetroute rendered: a workload build
+    # was probably copied onto BINARY and so written through the link into it.
+    router_is_fleetroute: bool = True
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ def parse_probe_output(host: str, text: str) -> HostFacts:
         router_text="\n".join(router_lines) + "\n" if router_lines is not None else None,
         tmpfiles_sha256=state.get("tmpfiles_sha256", "-"),
         foreign_files=int(state.get("foreign_files", "0") or 0),
+        router_is_fleetroute=state.get("router_is_fleetroute", "yes") != "no",
         log_parent=DirState.parse(state.get("log_parent", "missing")),
         lock_parent=DirState.parse(state.get("lock_parent", "missing")),
     )

@@ -20,7 +20,7 @@ from fleetroute.remote import remote_script
 from fleetroute.settings import HostSettings
 
 NO_CHANGE = "none"
-INSTALL_ACTIONS = ("fresh", "resume", "update-router", "adopt-upgrade", "dirs")
+INSTALL_ACTIONS = ("fresh", "resume", "update-router", "adopt-upgrade", "adopt-through-link", "dirs")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ def plan_install(state: InstallState, settings: HostSettings, router_sha256: str
 
     States: fresh (BINARY a regular file), an interrupted fresh install (BINARY-real
     is the same file), wrapped and current, wrapped with an outdated router, and
-    wrapped but a package upgrade wrote a new file over the link. Raises
+    wrapped but a package upgrade wrote a new file over the link, and wrapped but a
+    build was copied onto BINARY, through the link into the router file. Raises
     ``InstallError`` for BINARY missing, a directory, or a link to something else,
     and for a wrapped BINARY whose real binary is gone.
     """
@@ -98,7 +99,13 @@ def _plan_wrapped(state: InstallState, settings: HostSettings, router_sha256: st
         )
     changes: list[str] = []
     action = NO_CHANGE
-    if state.router_sha256 != router_sha256:
+    if state.router.kind == "file" and not state.router_is_fleetroute:
+        changes.append(
+            f"keep the build written through the {settings.workload_binary} link (now at {settings.router_path}) "
+            f"as {real}, back up the previous {real}, and reinstall the router"
+        )
+        action = "adopt-through-link"
+    elif state.router_sha256 != router_sha256:
         changes.append(f"update router {settings.router_path}")
         action = "update-router"
     dir_changes = _dir_changes(state, settings)
@@ -106,7 +113,7 @@ def _plan_wrapped(state: InstallState, settings: HostSettings, router_sha256: st
     if dir_changes or manifest_stale or action != NO_CHANGE:
         changes += [*dir_changes, "write manifest"]
         action = action if action != NO_CHANGE else "dirs"
-    return Plan(action, tuple(changes), write_router=action == "update-router")
+    return Plan(action, tuple(changes), write_router=action in ("update-router", "adopt-through-link"))
 
 
 def _dir_changes(state: InstallState, settings: HostSettings) -> list[str]:
@@ -186,6 +193,15 @@ def plan_uninstall(state: InstallState, settings: HostSettings) -> Plan:
     """
     binary, real, router_path = settings.workload_binary, settings.real_binary, settings.router_path
     wrapped = state.binary.kind == "symlink" and state.binary.target == router_path
+    if wrapped and state.router.kind == "file" and not state.router_is_fleetroute:
+        return Plan(
+            "restore-through-link",
+            (
+                f"keep the build written through the {binary} link (now at {router_path}) as {binary}",
+                f"back up the previous {real}",
+                "remove manifest",
+            ),
+        )
     if wrapped and state.real.kind == "file":
         return Plan("restore", (f"move {real} back to {binary}", f"remove router {router_path}", "remove manifest"))
     if wrapped:

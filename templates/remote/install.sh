@@ -9,8 +9,10 @@
 # that changed in between is left alone. ALLOW_WORLD_WRITABLE_PARENT is 1 to accept a
 # log or lock directory whose parent directory every user may write to, else 0.
 #
-# Actions: fresh, resume, update-router, adopt-upgrade, dirs (install side);
-#          restore, detach, clean (uninstall side).
+# Actions: fresh, resume, update-router, adopt-upgrade, adopt-through-link, dirs
+#          (install side); restore, restore-through-link, detach, clean (uninstall side).
+# The *-through-link actions handle a workload build that was copied onto BINARY
+# (cp, curl -o) and so written through the symlink into the router file.
 # Invariant: BINARY always exists and runs the workload, directly or through the
 # router, because every replacement is a rename(2) over the old name.
 #
@@ -214,7 +216,7 @@ main() {
   check_unchanged "${binary}" "${expected}"
 
   case "${action}" in
-    fresh | resume | update-router | adopt-upgrade | dirs)
+    fresh | resume | update-router | adopt-upgrade | adopt-through-link | dirs)
       ensure_dir "${log_dir}" "${run_as}" 0755 "${allow_world_writable}"
       ensure_dir "${lock_dir}" "${run_as}" 0750 "${allow_world_writable}"
       sync_tmpfiles "${tmpfiles_path}" "${tmpfiles_text}"
@@ -241,7 +243,24 @@ main() {
       keep_as "${binary}" "${real}"
       link_to_router "${binary}" "${router}"
       ;;
+    adopt-through-link)
+      # A run cut off after the rename below left REAL and the router as one file.
+      if [[ ! "${router}" -ef "${real}" ]]; then
+        keep_as "${router}" "${real}.fleetroute-new"
+        keep_as "${real}" "${real}.fleetroute-backup-${stamp}"
+        mv -f -T -- "${real}.fleetroute-new" "${real}"
+      fi
+      rm -f -- "${real}.fleetroute-new"
+      write_router "${router}" "${router_sha}"
+      ;;
     dirs) ;;
+    restore-through-link)
+      mv -f -T -- "${router}" "${binary}"
+      if [[ -e "${real}" ]]; then
+        mv -f -T -- "${real}" "${real}.fleetroute-backup-${stamp}"
+      fi
+      rm -f -- "${manifest}" "${tmpfiles_path}"
+      ;;
     restore)
       mv -f -T -- "${real}" "${binary}"
       rm -f -- "${router}" "${manifest}" "${tmpfiles_path}"
@@ -259,7 +278,7 @@ main() {
   esac
 
   case "${action}" in
-    fresh | resume | update-router | adopt-upgrade | dirs)
+    fresh | resume | update-router | adopt-upgrade | adopt-through-link | dirs)
       write_manifest "${manifest}" "${binary}" "${real}" "${router}" "${router_sha}" "${run_as}" "${log_dir}" "${lock_dir}"
       ;;
   esac

@@ -91,6 +91,20 @@ probe_gpus() {
   fi
 }
 
+# Print yes when FILE starts like a router fleetroute rendered, no for any other file,
+# and - when there is no regular file. A workload build copied onto BINARY (cp, curl -o)
+# writes through the symlink into the router file, and is then "no".
+is_fleetroute_router() {
+  local file="$1"
+  if [[ ! -f "${file}" || -L "${file}" ]]; then
+    printf -- '-'
+  elif head -n 3 -- "${file}" 2>/dev/null | grep -q '^# fleetroute router:'; then
+    printf 'yes'
+  else
+    printf 'no'
+  fi
+}
+
 probe_install() {
   local binary="$1" real="$2" router="$3" probe_tool="$4" run_as="$5" log_dir="$6" lock_dir="$7" tmpfiles="$8"
   local log_file="$9"
@@ -104,6 +118,7 @@ probe_install() {
   printf 'real_executable=%s\n' "$([[ -x "${real}" ]] && echo yes || echo no)"
   printf 'router=%s\n' "$(describe_path "${router}")"
   printf 'router_sha256=%s\n' "$(checksum "${router}")"
+  printf 'router_is_fleetroute=%s\n' "$(is_fleetroute_router "${router}")"
   printf 'probe_tool=%s\n' "$(command -v -- "${probe_tool}" || echo missing)"
   printf 'run_as_uid=%s\n' "$(id -u -- "${run_as}" 2>/dev/null || echo missing)"
   printf 'log_dir=%s\n' "$(describe_dir "${log_dir}")"

@@ -123,6 +123,19 @@ def package_upgrade(root: Path) -> Scenario:
     return Scenario(settings, UPGRADED, uninstall=False)
 
 
+def write_through_upgrade(root: Path) -> Scenario:
+    """A deployed host where a new build was copied onto BINARY, so into the router file."""
+    settings = make_tree(root, ORIGINAL)
+    run_operation(CLEAN, Scenario(settings, ORIGINAL, uninstall=False))
+    Path(settings.workload_binary).write_bytes(UPGRADED)  # follows the symlink, as cp does
+    return Scenario(settings, UPGRADED, uninstall=False)
+
+
+def uninstall_after_write_through(root: Path) -> Scenario:
+    scenario = write_through_upgrade(root)
+    return Scenario(scenario.settings, UPGRADED, uninstall=True)
+
+
 def uninstall(root: Path) -> Scenario:
     settings = make_tree(root, ORIGINAL)
     run_operation(CLEAN, Scenario(settings, ORIGINAL, uninstall=False))
@@ -148,7 +161,9 @@ def assert_safe(scenario: Scenario) -> None:
     settings = scenario.settings
     binary, real = Path(settings.workload_binary), Path(settings.real_binary)
     assert binary.exists(), "BINARY is missing"
-    kept = [path.read_bytes() for path in binary.parent.iterdir() if path.is_file() and not path.is_symlink()]
+    directories = {binary.parent, Path(settings.router_path).parent}
+    files = [path for directory in directories if directory.is_dir() for path in directory.iterdir()]
+    kept = [path.read_bytes() for path in files if path.is_file() and not path.is_symlink()]
     assert scenario.expected in kept, "the real binary's bytes are lost"
     if binary.is_symlink():
         assert real.is_file(), "BINARY links to the router but BINARY-real is missing"
@@ -170,7 +185,11 @@ def assert_converged(scenario: Scenario) -> None:
     assert not run_operation(CLEAN, scenario).changed
 
 
-@pytest.mark.parametrize("prepare", [fresh_install, package_upgrade, uninstall], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "prepare",
+    [fresh_install, package_upgrade, write_through_upgrade, uninstall, uninstall_after_write_through],
+    ids=lambda f: f.__name__,
+)
 def test_kill_after_every_command(tmp_path, prepare):
     trap_file = tmp_path / "fault.sh"
     trap_file.write_text(FAULT_TRAP)

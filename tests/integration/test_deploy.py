@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
@@ -276,3 +277,40 @@ def test_deploy_from_inventory_directory(fleet, tmp_path):
     assert result.exit_code == 0, result.stdout
     assert result.json["hosts"]["a4000"]["status"] == "changed"
     assert "readonly FR_MAX_CPU_JOBS=3" in host_file(fleet, "a4000", ROUTER).read_text()
+
+
+NEW_BUILD = "#!/bin/sh\necho new-build \"$@\"\n"
+
+
+def copy_build_onto_binary(lab):
+    """Copy a new workload build onto BINARY on a4000 the way cp does: through the symlink."""
+    done = lab.exec("a4000", ["bash", "-c", f'printf %s "$1" > /tmp/new-build && cp /tmp/new-build {BINARY}', "-", NEW_BUILD])
+    assert done.returncode == 0, done.stderr
+
+
+def test_build_written_through_link_kept(fleet):
+    assert deploy(fleet, "--limit", "a4000").exit_code == 0
+    copy_build_onto_binary(fleet)
+
+    verified = fleetroute("verify", "-i", str(fleet.inventory), "--limit", "a4000", "--json")
+    result = deploy(fleet, "--limit", "a4000")
+
+    assert "is not a fleetroute router" in json.dumps(verified.json["hosts"]["a4000"])
+    assert result.exit_code == 0, result.stdout
+    assert result.json["hosts"]["a4000"]["changes"][0].startswith("keep the build written through")
+    assert host_file(fleet, "a4000", REAL).read_text() == NEW_BUILD
+    assert "# fleetroute router:" in host_file(fleet, "a4000", ROUTER).read_text()
+    backups = list(host_file(fleet, "a4000", REAL).parent.glob("whisper-ctranslate2-real.fleetroute-backup-*"))
+    assert len(backups) == 1
+
+
+def test_build_written_through_link_kept_by_uninstall(fleet):
+    assert deploy(fleet, "--limit", "a4000").exit_code == 0
+    copy_build_onto_binary(fleet)
+
+    result = fleetroute("uninstall", "-i", str(fleet.inventory), "--limit", "a4000", "--json")
+
+    assert result.exit_code == 0, result.stdout
+    assert not host_file(fleet, "a4000", BINARY).is_symlink()
+    assert host_file(fleet, "a4000", BINARY).read_text() == NEW_BUILD
+    assert not host_file(fleet, "a4000", ROUTER).exists()

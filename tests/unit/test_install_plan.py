@@ -46,6 +46,31 @@ def test_outdated_router_replaced_only():
     assert plan.changes[0] == f"update router {ROUTER}"
 
 
+def test_build_written_through_link_adopted():
+    state = install_state(**{**WRAPPED, "router_sha256": "d" * 64, "router_is_fleetroute": False})
+
+    plan = plan_install(state, SETTINGS, SHA)
+
+    assert plan.action == "adopt-through-link"
+    assert plan.write_router
+    assert plan.changes[0].startswith("keep the build written through the /usr/local/bin/whisper-ctranslate2 link")
+
+
+def test_build_written_through_link_restored_on_uninstall():
+    state = install_state(**{**WRAPPED, "router_sha256": "d" * 64, "router_is_fleetroute": False})
+
+    plan = plan_uninstall(state, SETTINGS)
+
+    assert plan.action == "restore-through-link"
+    assert "back up the previous /usr/local/bin/whisper-ctranslate2-real" in plan.changes
+
+
+def test_hand_edited_router_replaced():
+    state = install_state(**{**WRAPPED, "router_sha256": "d" * 64})
+
+    assert plan_install(state, SETTINGS, SHA).action == "update-router"
+
+
 def test_missing_manifest_rewritten():
     plan = plan_install(install_state(**{**WRAPPED, "manifest": {}}), SETTINGS, SHA)
     assert plan.action == "dirs"

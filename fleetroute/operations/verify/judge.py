@@ -87,6 +87,12 @@ def wrapper_problems(state: InstallState, settings: HostSettings, rendered_sha25
     problems = []
     if state.router.kind != "file":
         problems.append(f"the router {router} is missing (removed by hand?), so every job fails; run fleetroute deploy")
+    elif not state.router_is_fleetroute:
+        problems.append(
+            f"the router {router} is not a fleetroute router: a workload build was probably copied onto {binary} "
+            f"(cp, curl -o), which writes through the link, so jobs run it unrouted; run fleetroute deploy to keep "
+            f"it as the real binary"
+        )
     elif manifest_sha and state.router_sha256 != manifest_sha:
         problems.append(
             f"the router {router} differs from the one deploy installed (sha256 {state.router_sha256[:12]}, "

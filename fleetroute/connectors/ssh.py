@@ -35,6 +35,11 @@ DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+# A remote script's own time limit is the local one plus this slack, so that the local
+# CommandTimeout comes first; the host's timeout(1) then sends TERM to the script's
+# process group, and KILL after the grace period.
+REMOTE_TIMEOUT_SLACK_S = 2
+REMOTE_KILL_GRACE_S = 5
 
 
 # Connections open in this process, so that Ctrl-C can close them all at once.
@@ -326,16 +331,20 @@ class SSHHost:
         The script travels on the command line (``bash -c SCRIPT NAME ARGS...``), so
         ``stdin`` stays free for data. With become, the script runs under sudo, and
         any ``stdin`` data is first written to a private file as the login user, so
-        that the sudo password is the only thing sudo reads from stdin. Raises as
+        that the sudo password is the only thing sudo reads from stdin. The script
+        runs under coreutils ``timeout``, which ends it and its children on the host
+        shortly after this side gives up (closing the channel does not). Raises as
         ``run`` does.
         """
+        limit = self.options.command_timeout if timeout is None else timeout
+        guard = ["timeout", "-k", f"{REMOTE_KILL_GRACE_S:g}", f"{limit + REMOTE_TIMEOUT_SLACK_S:g}"]
         words = ["bash", "-c", script, f"fleetroute-{name}", *args]
         if self._sudo is None:
-            return self.run(shlex.join(words), name=name, stdin=stdin, timeout=timeout)
+            return self.run(shlex.join([*guard, *words]), name=name, stdin=stdin, timeout=timeout)
 
         password = b"" if self._sudo_password is None else (self._sudo_password + "\n").encode()
         if stdin is None:
-            command = [*self._sudo, *words]
+            command = [*self._sudo, *guard, *words]
             return self.run(shlex.join(command), name=name, stdin=password or None, timeout=timeout)
 
         upload = self.run(shlex.join(["sh", "-c", PRIVATE_UPLOAD]), name=f"{name}-upload", stdin=stdin)
@@ -346,7 +355,7 @@ class SSHHost:
         if not path.startswith("/"):
             message = f"fleetroute: uploading stdin for {name} printed no file path: {upload.stdout[-200:]!r}"
             return CommandResult(self.name, name, 5, upload.stdout, message, upload.duration_s)
-        command = [*self._sudo, "bash", "-c", PRIVATE_STDIN, f"fleetroute-{name}-stdin", path, *words[2:]]
+        command = [*self._sudo, *guard, "bash", "-c", PRIVATE_STDIN, f"fleetroute-{name}-stdin", path, *words[2:]]
         result = self.run(shlex.join(command), name=name, stdin=password or None, timeout=timeout)
         if not result.ok:
             # sudo may have failed before the wrapper removed the upload.

@@ -296,8 +296,9 @@ def test_hanging_host_times_out_alone(tmp_path):
 
 
 def test_hanging_command_fails_after_timeout(fleet, tmp_path):
+    marker = "47.4711"  # an argument no other process has, to find the remote sleep
     slow = host_file(fleet, "a4000", "/usr/local/bin/slow-smi")
-    slow.write_text("#!/bin/bash\nsleep 20\n")
+    slow.write_text(f"#!/bin/bash\nsleep {marker}\n")
     slow.chmod(0o755)
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(fleet.inventory.read_text().replace("ssh_config_file:", "nvidia_smi: slow-smi\n    ssh_config_file:"))
@@ -307,6 +308,12 @@ def test_hanging_command_fails_after_timeout(fleet, tmp_path):
     assert result.exit_code == 2
     assert hosts["a4000"]["status"] == "failed"
     assert hosts["a4000"]["error"] == "probe timed out after 2 s"
+
+    # The host's timeout(1) ends the abandoned probe and its children soon after.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", f"sleep {marker}"]).returncode == 0:
+        time.sleep(0.2)
+    assert subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True).returncode == 1
 
 
 def test_key_from_ssh_agent(fleet, tmp_path):

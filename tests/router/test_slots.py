@@ -116,6 +116,7 @@ def test_lock_path_that_is_a_directory_is_config_error(router, media):
     assert run.entry["mode"] == "CPU-CONFIG-ERROR"
     assert run.entry["reason"] == "lock-open-failed"
     assert "cannot open the lock file" in run.stderr
+    assert "writable only by run_as (" in run.stderr
 
 
 def test_unknown_metric_reason_is_kept_when_blocked(router, media):

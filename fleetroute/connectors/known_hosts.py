@@ -210,19 +210,23 @@ class HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     accept_new: bool
     record_to: Path
     hash_hosts: bool = False
+    jump_host: str | None = None  # the ProxyJump name, for a gateway hop
 
     def missing_host_key(self, client, hostname, key):
         """Return when ``key`` is accepted; raise ``HostKeyRejected`` otherwise."""
         if self.match.is_revoked(key):
-            raise HostKeyRejected(self._revoked_message(key))
+            raise HostKeyRejected(self._hop_prefix() + self._revoked_message(key))
         if self.match.knows(key):
             return
         if self.match.keys:
-            raise HostKeyRejected(self._changed_message(key))
+            raise HostKeyRejected(self._hop_prefix() + self._changed_message(key))
         if not self.accept_new:
-            raise HostKeyRejected(self._unknown_message(key))
+            raise HostKeyRejected(self._hop_prefix() + self._unknown_message(key))
         append_known_host(self.record_to, self.name, key, self.hash_hosts)
         log.warning("%s: added %s key %s to %s", self.name, key.get_name(), key.fingerprint, self.record_to)
+
+    def _hop_prefix(self) -> str:
+        return f"jump host {self.jump_host}: " if self.jump_host else ""
 
     def _unknown_message(self, key: paramiko.PKey) -> str:
         keytype = key.get_name().removeprefix("ssh-")

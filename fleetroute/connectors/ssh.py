@@ -382,9 +382,10 @@ class SSHHost:
         jump = target.proxy_jump or connection.ssh_config.get("proxyjump")
         if jump:
             connection.gateway = self._jump_chain(jump, config)
-        hop = connection
+        self._secure(connection, jump_host=None)
+        hop = connection.gateway
         while isinstance(hop, Connection):
-            self._secure(hop)
+            self._secure(hop, jump_host=hop.original_host)
             hop = hop.gateway
         return connection
 
@@ -411,8 +412,11 @@ class SSHHost:
             _set_timeouts(gateway, self.connect_timeout)
         return gateway
 
-    def _secure(self, connection: Connection) -> None:
-        """Set one hop's host-key policy, from the known_hosts files its SSH config names, and its key options."""
+    def _secure(self, connection: Connection, jump_host: str | None) -> None:
+        """Set one hop's host-key policy, from the known_hosts files its SSH config names, and its key options.
+
+        ``jump_host`` is the ProxyJump name of a gateway hop, so that key errors name it; None for the target.
+        """
         ssh_config = connection.ssh_config
         user_files = _config_paths(ssh_config, "userknownhostsfile", DEFAULT_KNOWN_HOSTS)
         global_files = _config_paths(ssh_config, "globalknownhostsfile", GLOBAL_KNOWN_HOSTS)
@@ -429,6 +433,7 @@ class SSHHost:
             accept_new=self.options.accept_new_host_keys or strict in ("accept-new", "no", "off"),
             record_to=user_files[0] if user_files else _expand(DEFAULT_KNOWN_HOSTS[0]),
             hash_hosts=str(ssh_config.get("hashknownhosts", "no")).lower() == "yes",
+            jump_host=jump_host,
         )
         connection.client.set_missing_host_key_policy(policy)
         connection.connect_kwargs["transport_factory"] = transport_factory(match.key_types())

@@ -138,3 +138,23 @@ def test_unsupported_ssh_common_args_rejected(tmp_path):
     assert result.exit_code == 1
     assert "unsupported ssh option -o 'ProxyCommand=ssh -W %h:%p bastion'" in message
     assert "only -o ProxyJump=HOPS works" in message
+
+
+def test_jump_host_key_error_names_jump_host(jump_fleet, tmp_path):
+    jump2 = f"[{jump_fleet.address('jump2')}]:{jump_fleet.state.port} "
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(
+        "".join(f"{line}\n" for line in jump_fleet.known_hosts.read_text().splitlines() if not line.startswith(jump2))
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(re.sub(r"UserKnownHostsFile .*", f"UserKnownHostsFile {known_hosts}", jump_fleet.ssh_config.read_text()))
+    data = yaml.safe_load(jump_fleet.inventory.read_text().replace(str(jump_fleet.ssh_config), str(config)))
+    data["all"]["children"]["inner_hosts"]["hosts"]["inner"] = {"ansible_ssh_common_args": "-o ProxyJump=jump2"}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(data))
+
+    result = fleetroute("deploy", "-i", str(inventory), "--json", "--limit", "inner")
+    error = result.json["hosts"]["inner"]["error"]
+
+    assert result.exit_code == 4, result.stdout
+    assert error.startswith(f"jump host jump2: host key for {jump2.strip()} is unknown"), error

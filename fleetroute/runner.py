@@ -118,12 +118,13 @@ def run_on_hosts(
             on_done(report)
 
     try:
-        started = {host.name: HostReport(host.name) for host in hosts}
-        _in_parallel(hosts, lambda host: _connect_host(host, connect, started[host.name], connections), forks, finish)
+        # One report per host, filled by the connect phase and then by the task.
+        pending = {host.name: HostReport(host.name) for host in hosts}
+        _in_parallel(hosts, lambda host: _connect_host(host, connect, pending[host.name], connections), forks, finish)
         ready = [host for host in hosts if host.name in connections]
         log.info("connected %d of %d host(s)", len(ready), len(hosts))
         if not _cancelled.is_set():
-            _in_parallel(ready, lambda host: _run_task(host, connections[host.name], task, started[host.name]), forks, finish)
+            _in_parallel(ready, lambda host: _run_task(host, connections[host.name], task, pending[host.name]), forks, finish)
     finally:
         for connection in list(connections.values()):
             connection.close()

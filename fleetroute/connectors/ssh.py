@@ -151,7 +151,6 @@ class SSHHost:
         self.target = target
         self.options = options
         self.connection: Connection | None = None
-        self.known_hosts_files: list[Path] = []
         # Seconds for TCP connect, SSH banner and auth: the option, else the SSH config's ConnectTimeout.
         self.connect_timeout = options.connect_timeout or DEFAULT_CONNECT_TIMEOUT_S
         # The connection while connect() opens it, so that abort() can close it too.
@@ -372,7 +371,8 @@ class SSHHost:
         connect_kwargs = {}
         if target.key_file:
             connect_kwargs["key_filename"] = [str(_expand(target.key_file))]
-        # Any connect_timeout here keeps fabric from calling int() on the config's ConnectTimeout; _set_timeouts sets the real one.
+        # Passing any connect_timeout keeps fabric from calling int() on the SSH config's
+        # ConnectTimeout, which may be invalid; _set_timeouts sets the real one.
         connection = Connection(
             target.address, user=target.user, port=target.port, config=config, connect_kwargs=connect_kwargs,
             connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
@@ -420,9 +420,8 @@ class SSHHost:
         ssh_config = connection.ssh_config
         user_files = _config_paths(ssh_config, "userknownhostsfile", DEFAULT_KNOWN_HOSTS)
         global_files = _config_paths(ssh_config, "globalknownhostsfile", GLOBAL_KNOWN_HOSTS)
-        self.known_hosts_files = user_files + global_files
         alias = ssh_config.get("hostkeyalias")
-        name, match = lookup(self.known_hosts_files, connection.host, connection.port, alias)
+        name, match = lookup(user_files + global_files, connection.host, connection.port, alias)
 
         strict = str(ssh_config.get("stricthostkeychecking", "ask")).lower()
         policy = HostKeyPolicy(

@@ -23,12 +23,11 @@ import yaml
 from fleetroute.inventory.constants import PRIORITY_VARIABLE, SUGGESTION_CUTOFF
 from fleetroute.inventory.layout import Layout, Setting
 from fleetroute.inventory.messages import Problems, describe_type, show
-from fleetroute.inventory.sources import is_skipped
+from fleetroute.inventory.sources import YAML_EXTENSIONS, is_skipped
 from fleetroute.inventory.yaml_source import read_yaml
 
 log = logging.getLogger(__name__)
 
-VAR_FILE_EXTENSIONS = (".yml", ".yaml", ".json")
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 
 
@@ -80,7 +79,7 @@ def _candidates(directory: Path, name: str) -> list[Path | None]:
     """Return the existing paths for ``name`` in Ansible's order; the first is read, or None when there is none."""
     if not name or "/" in name or name.startswith("."):
         return [None]
-    paths = [directory / name, *(directory / f"{name}{extension}" for extension in VAR_FILE_EXTENSIONS)]
+    paths = [directory / name, *(directory / f"{name}{extension}" for extension in YAML_EXTENSIONS)]
     existing = [path for path in paths if path.exists()]
     return existing or [None]
 
@@ -96,16 +95,12 @@ def _var_files(path: Path | None) -> list[Path]:
 
 def _files_below(directory: Path) -> Iterator[Path]:
     for path in directory.iterdir():
-        if _skipped(path.name):
+        if path.name.startswith(".") or (is_skipped(path.name) and not path.is_dir()):
             continue
         if path.is_dir():
             yield from _files_below(path)
-        elif path.suffix in VAR_FILE_EXTENSIONS or not path.suffix:
+        elif path.suffix in YAML_EXTENSIONS or not path.suffix:
             yield path
-
-
-def _skipped(filename: str) -> bool:
-    return filename.startswith(".") or filename.endswith("~")
 
 
 def _read_file(path: Path, group: str | None, problems: Problems) -> dict[str, Setting]:
@@ -142,9 +137,9 @@ def _read_file(path: Path, group: str | None, problems: Problems) -> dict[str, S
 
 def _warn_unmatched(directory: Path, used: set[Path], names: list[str]) -> None:
     for path in sorted(directory.iterdir()):
-        if path in used or _skipped(path.name) or is_skipped(path.name):
+        if path in used or is_skipped(path.name):
             continue
-        stem = path.stem if path.suffix in VAR_FILE_EXTENSIONS else path.name
+        stem = path.stem if path.suffix in YAML_EXTENSIONS else path.name
         close = difflib.get_close_matches(stem, names, n=1, cutoff=SUGGESTION_CUTOFF)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         log.warning("%s matches no %s in the inventory and is ignored%s", path, _kind_noun(directory), hint)

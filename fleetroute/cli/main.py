@@ -185,6 +185,7 @@ def exit_status(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except UsageError as exc:
         exc.show()
+        _print_json_errors(argv, [exc.format_message()], EXIT_USAGE)
         return EXIT_USAGE
     except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
@@ -192,13 +193,13 @@ def exit_status(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-def _print_json_errors(argv: list[str] | None, errors: list[str]) -> None:
-    """Print the JSON document of a run stopped by a configuration error, when the command line asks for --json."""
+def _print_json_errors(argv: list[str] | None, errors: list[str], status: int = EXIT_CONFIG) -> None:
+    """Print the JSON document of a run stopped before any host, when the command line asks for --json."""
     args = sys.argv[1:] if argv is None else argv
     if "--json" not in args:
         return
     command = next((arg for arg in args if not arg.startswith("-")), "")
-    print_json(command, [], EXIT_CONFIG, errors=errors)
+    print_json(command, [], status, errors=errors)
 
 
 def run() -> None:

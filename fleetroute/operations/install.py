@@ -199,11 +199,11 @@ def plan_uninstall(state: InstallState, settings: HostSettings) -> Plan:
             (
                 f"keep the build written through the {binary} link (now at {router_path}) as {binary}",
                 f"back up the previous {real}",
-                "remove manifest",
+                *_cleanup_changes(state, settings, router=False),
             ),
         )
     if wrapped and state.real.kind == "file":
-        return Plan("restore", (f"move {real} back to {binary}", f"remove router {router_path}", "remove manifest"))
+        return Plan("restore", (f"move {real} back to {binary}", *_cleanup_changes(state, settings)))
     if wrapped:
         raise InstallError(f"{binary} links to the router but {real} is {state.real.kind}; nothing to restore from")
     if state.binary.kind == "file" and state.manifest and state.real.kind == "file":
@@ -212,13 +212,21 @@ def plan_uninstall(state: InstallState, settings: HostSettings) -> Plan:
             (
                 f"keep {binary} (replaced since the deploy, probably by a package upgrade)",
                 f"back up the previous {real}",
-                f"remove router {router_path}",
-                "remove manifest",
+                *_cleanup_changes(state, settings),
             ),
         )
     if state.manifest or state.router.kind != "missing" or state.tmpfiles_sha256 != "-":
-        return Plan("clean", (f"remove router {router_path}", "remove manifest"))
+        return Plan("clean", _cleanup_changes(state, settings))
     return Plan(NO_CHANGE, ())
+
+
+def _cleanup_changes(state: InstallState, settings: HostSettings, *, router: bool = True) -> tuple[str, ...]:
+    """Return the removals every uninstall makes: router, manifest, and the tmpfiles.d entry when there is one."""
+    changes = [f"remove router {settings.router_path}"] if router else []
+    changes.append("remove manifest")
+    if state.tmpfiles_sha256 != "-":
+        changes.append(f"remove tmpfiles.d entry {settings.tmpfiles_path}")
+    return tuple(changes)
 
 
 def expected_state(state: InstallState) -> str:

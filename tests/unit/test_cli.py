@@ -133,3 +133,12 @@ def test_json_config_error_document():
     assert document["hosts"] == {}
     assert "limit pattern 'nosuch' matches no host or group" in document["errors"][0]
     assert "error: " in result.stderr
+
+
+def test_json_usage_error_document():
+    result = run_cli("deploy", "-i", str(EXAMPLE), "--forks", "0", "--json")
+
+    document = json.loads(result.stdout)
+    assert result.returncode == 64
+    assert document["exit_code"] == 64
+    assert "--forks" in document["errors"][0]

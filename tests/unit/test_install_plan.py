@@ -173,3 +173,15 @@ def test_missing_tmpfiles_entry_planned():
     plan = plan_install(install_state(**{**WRAPPED, "tmpfiles_sha256": "-"}), SETTINGS, SHA)
     assert plan.action == "dirs"
     assert f"write tmpfiles.d entry {SETTINGS.tmpfiles_path}" in plan.changes
+
+
+def test_uninstall_lists_tmpfiles_entry():
+    plan = plan_uninstall(install_state(**WRAPPED), SETTINGS)
+
+    assert plan.changes[-1] == f"remove tmpfiles.d entry {SETTINGS.tmpfiles_path}"
+
+
+def test_uninstall_without_tmpfiles_entry():
+    plan = plan_uninstall(install_state(**{**WRAPPED, "tmpfiles_sha256": "-"}), SETTINGS)
+
+    assert not any("tmpfiles" in change for change in plan.changes)

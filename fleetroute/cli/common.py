@@ -63,6 +63,18 @@ VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help=
 
 
 
+def load_selection(inventory_path: Path, limit: str | None) -> list[Host]:
+    """Load the inventory, select the hosts of ``limit`` and log the inventory's notices about them.
+
+    Raises ``InventoryError`` for an invalid inventory or a limit that matches nothing.
+    """
+    inventory = load_inventory(inventory_path)
+    hosts = inventory.select(limit)
+    for notice in inventory.notices_for(hosts):
+        log.warning("%s", notice)
+    return hosts
+
+
 def select_hosts(inventory_path: Path, limit: str | None, ssh_config: Path | None = None) -> list[Host]:
     """Load the inventory, select the hosts of ``limit`` and check their local SSH files.
 
@@ -70,10 +82,7 @@ def select_hosts(inventory_path: Path, limit: str | None, ssh_config: Path | Non
     or an SSH config or private key file that does not exist on this machine, all
     before any host is contacted. Logs the inventory's notices about the selected hosts.
     """
-    inventory = load_inventory(inventory_path)
-    hosts = inventory.select(limit)
-    for notice in inventory.notices_for(hosts):
-        log.warning("%s", notice)
+    hosts = load_selection(inventory_path, limit)
     problems: dict[str, str] = {}
     if ssh_config is not None and not ssh_config.is_file():
         problems[str(ssh_config)] = f"--ssh-config {ssh_config}: file not found"

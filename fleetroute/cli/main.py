@@ -12,7 +12,6 @@ Exit codes, mapped in ``exit_status()`` only:
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from typing import Annotated
 
@@ -37,6 +36,7 @@ from fleetroute.cli.common import (
     SshConfigOption,
     VerboseOption,
     connect_options,
+    load_selection,
     run_fleet,
     setup_logging,
 )
@@ -46,7 +46,6 @@ from fleetroute.cli.calibrate import calibrate
 from fleetroute.cli.output import ReaderClosedSafeStream, print_json
 from fleetroute.cli.verify import verify
 from fleetroute.errors import FleetrouteError, InventoryError
-from fleetroute.inventory import load_inventory
 from fleetroute.operations.deploy import DeployOptions, deploy_host, uninstall_host
 from fleetroute.report import EXIT_INTERRUPTED
 from fleetroute.runner import DEFAULT_FORKS
@@ -147,10 +146,7 @@ def show_inventory(
 ) -> None:
     """List the selected hosts with their groups and resolved settings."""
     setup_logging(verbose)
-    loaded = load_inventory(inventory)
-    hosts = loaded.select(limit)
-    for notice in loaded.notices_for(hosts):
-        logging.getLogger(__name__).warning("%s", notice)
+    hosts = load_selection(inventory, limit)
     if json_output:
         print_json("inventory", [], 0, inventory={h.name: _host_summary(h) for h in hosts})
         return
@@ -194,7 +190,7 @@ def exit_status(argv: list[str] | None = None) -> int:
 
 
 def _print_json_errors(argv: list[str] | None, errors: list[str], status: int = EXIT_CONFIG) -> None:
-    """Print the JSON document of a run stopped before any host, when the command line asks for --json."""
+    """Print the JSON document of a run stopped before any host, when the command line has --json."""
     args = sys.argv[1:] if argv is None else argv
     if "--json" not in args:
         return

@@ -81,19 +81,7 @@ def match_host(files: list[Path], hostname: str) -> HostKeyMatch:
     ``hostname`` is in known_hosts form (see ``known_host_name``). Missing files
     are skipped. Unreadable lines are skipped with a warning, never raised.
     """
-    match = HostKeyMatch()
-    for path in files:
-        for number, marker, entry in _entries(path):
-            if not names_match(entry.hostnames, hostname):
-                continue
-            if marker == "@revoked":
-                match.revoked.add(entry.key.get_base64())
-            elif marker == "@cert-authority":
-                match.cert_authority_lines += 1
-            else:
-                match.keys.append((entry.key, path, number))
-    match.keys = [item for item in match.keys if not match.is_revoked(item[0])]
-    return match
+    return _match(_read_lines(files), hostname)
 
 
 def lookup(files: list[Path], host: str, port: int, alias: str | None = None) -> tuple[str, HostKeyMatch]:
@@ -104,12 +92,13 @@ def lookup(files: list[Path], host: str, port: int, alias: str | None = None) ->
     that has no ``[host]:port`` entry accepts the keys of a plain ``host`` entry,
     but another key is then unknown, not changed (see ``portless_keys``).
     """
+    lines = _read_lines(files)
     if alias:
-        return alias, match_host(files, alias)
+        return alias, _match(lines, alias)
     name = known_host_name(host, port)
-    match = match_host(files, name)
+    match = _match(lines, name)
     if not match.keys and name != host:
-        portless = match_host(files, host)
+        portless = _match(lines, host)
         match.revoked |= portless.revoked
         match.portless_keys = [item for item in portless.keys if not match.is_revoked(item[0])]
     return name, match
@@ -141,38 +130,75 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
-def _entries(path: Path):
-    """Yield (line number, marker or None, HostKeyEntry) for each usable line of ``path``."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return
-    for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+@dataclass(frozen=True)
+class _Line:
+    """One known_hosts line split into its marker (or None), host names, key type and key."""
+
+    path: Path
+    number: int
+    marker: str | None
+    names: list[str]
+    key_fields: list[str]
+
+
+def _read_lines(files: list[Path]) -> list[_Line]:
+    """Split every usable line of ``files``; lines without three fields or with an unknown marker are warned about."""
+    found = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
             continue
-        marker = None
-        if line.startswith("@"):
-            marker, _, line = line.partition(" ")
-            line = line.strip()
-            if marker not in ("@revoked", "@cert-authority"):
-                _warn_once(path, number, f"unknown marker {marker!r}")
-                continue
-        entry = _parse(line, path, number)
-        if entry is not None:
-            yield number, marker, entry
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = _split_line(path, number, raw.strip())
+            if line is not None:
+                found.append(line)
+    return found
 
 
-def _parse(line: str, path: Path, number: int) -> HostKeyEntry | None:
-    fields = line.split()
-    try:
-        entry = HostKeyEntry.from_line(" ".join(fields[:3]), number) if len(fields) >= 3 else None
-    except Exception as exc:  # paramiko raises InvalidHostKey, ValueError and others on bad key data.
-        _warn_once(path, number, f"invalid key data ({type(exc).__name__})")
+def _split_line(path: Path, number: int, text: str) -> _Line | None:
+    if not text or text.startswith("#"):
         return None
-    if entry is None and len(fields) < 3:
+    marker = None
+    if text.startswith("@"):
+        marker, _, text = text.partition(" ")
+        if marker not in ("@revoked", "@cert-authority"):
+            _warn_once(path, number, f"unknown marker {marker!r}")
+            return None
+    fields = text.split()
+    if len(fields) < 3:
         _warn_once(path, number, "expected host names, a key type and a key")
-    return entry
+        return None
+    return _Line(path, number, marker, fields[0].split(","), fields[:3])
+
+
+def _match(lines: list[_Line], hostname: str) -> HostKeyMatch:
+    """Return the keys, revocations and CA lines of ``lines`` that apply to ``hostname``; only their keys are decoded."""
+    match = HostKeyMatch()
+    for line in lines:
+        if not names_match(line.names, hostname):
+            continue
+        key = _decode_key(line)
+        if key is None:
+            continue
+        if line.marker == "@revoked":
+            match.revoked.add(key.get_base64())
+        elif line.marker == "@cert-authority":
+            match.cert_authority_lines += 1
+        else:
+            match.keys.append((key, line.path, line.number))
+    match.keys = [item for item in match.keys if not match.is_revoked(item[0])]
+    return match
+
+
+def _decode_key(line: _Line) -> paramiko.PKey | None:
+    """Return the line's key, or None for a key type paramiko does not know or bad key data (warned about)."""
+    try:
+        entry = HostKeyEntry.from_line(" ".join(line.key_fields), line.number)
+    except Exception as exc:  # paramiko raises InvalidHostKey, ValueError and others on bad key data.
+        _warn_once(line.path, line.number, f"invalid key data ({type(exc).__name__})")
+        return None
+    return entry.key if entry is not None else None
 
 
 def _warn_once(path: Path, number: int, reason: str) -> None:

@@ -35,8 +35,8 @@ DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
-# A remote script's own time limit is the local one plus this slack, so that the local
-# CommandTimeout comes first; the host's timeout(1) then sends TERM to the script's
+# A remote script's own time limit is the local one plus this slack, so the local
+# CommandTimeout comes first. The host's timeout(1) then sends TERM to the script's
 # process group, and KILL after the grace period.
 REMOTE_TIMEOUT_SLACK_S = 2
 REMOTE_KILL_GRACE_S = 5

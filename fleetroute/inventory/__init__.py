@@ -26,7 +26,7 @@ malformed group definitions; here they are errors.
 The steps live in submodules: ``yaml_source`` reads YAML with line numbers,
 ``layout`` walks the group and host structure, ``varfiles`` reads group_vars/
 and host_vars/, ``resolve`` merges variables and builds hosts, ``validate``
-checks every value, and ``model`` holds ``Host``, ``Inventory`` and ``--limit``
+checks every value, and ``model`` contains ``Host``, ``Inventory`` and ``--limit``
 selection.
 """
 

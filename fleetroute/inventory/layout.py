@@ -73,7 +73,7 @@ class LayoutParser:
         """Add the groups and hosts of one inventory document to the layout and return the layout.
 
         ``problems`` is the view for the document's file, when it is not the one
-        the parser was created with; call once per file of an inventory directory.
+        the parser was created with. Call it once per file of an inventory directory.
         """
         if problems is not None:
             self.problems = problems

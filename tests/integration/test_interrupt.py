@@ -62,7 +62,7 @@ def test_ctrl_c_while_connecting_changes_nothing(tmp_path):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and "Accepted publickey" not in sshd_log.read_text(errors="replace"):
             time.sleep(0.1)
-        # a4000 is connected, but no host may be changed while stuck has not answered.
+        # a4000 is connected, but no host may be changed while stuck is still connecting.
         time.sleep(1.5)
         changed_early = host_file(lab, "a4000", BINARY).is_symlink()
         process.send_signal(signal.SIGINT)
